@@ -1,0 +1,1 @@
+"""Offline multi-agent algorithms trained on frozen datasets, each able to act for any team size."""

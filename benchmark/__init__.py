@@ -1,0 +1,1 @@
+"""Suites, online evaluation at any team size, scores, tables and performance measurements."""

@@ -1,0 +1,221 @@
+"""Wrappers that give every environment of the suite one contract.
+
+`TeamEnv` is the outermost layer of every env that `make_env` returns. Whatever the underlying env
+does, it guarantees:
+
+- the agent axis never shifts: every agent of `possible_agents` stays in `agents` until the whole
+  episode ends. An agent that the underlying env removes mid-episode (a knight killed in
+  knights_archers_zombies) is kept with zero observations and zero reward, its actions are ignored, and
+  its info says `"alive": False`. `infos[agent]["alive"]` is present for every agent at every step.
+- terminations and truncations are reported for the team when the episode ends: an agent that died
+  earlier is reported terminated, the others carry the underlying env's flags.
+- floating-point observations and states are float32 (knights_archers_zombies emits float64).
+- continuous action spaces are replaced by `Discrete(len(action_table))`; action `k` sends
+  `action_table[k]` to the underlying env (multiwalker).
+- `make_env(..., seed=s)` seeds the first `reset()` that is called without a seed.
+
+`GymnasiumParallelEnv` turns a single-agent Gymnasium env into a one-agent PettingZoo ParallelEnv, so
+that SuperSuit's wrappers and `TeamEnv` apply to it unchanged (the single-player space_invaders).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+
+def _float32_space(space: spaces.Space) -> spaces.Space:
+    """The same Box with float32 dtype when it is a float64 Box; other spaces unchanged."""
+    if isinstance(space, spaces.Box) and space.dtype == np.float64:
+        return spaces.Box(
+            low=space.low.astype(np.float32),
+            high=space.high.astype(np.float32),
+            shape=space.shape,
+            dtype=np.float32,
+        )
+    return space
+
+
+def _cast(value: np.ndarray, space: spaces.Space) -> np.ndarray:
+    value = np.asarray(value)
+    if value.dtype != space.dtype:
+        value = value.astype(space.dtype)
+    return value
+
+
+class TeamEnv(ParallelEnv):
+    """A fixed team of agents over any PettingZoo ParallelEnv (see the module docstring).
+
+    Args:
+        env: the underlying parallel env (already preprocessed).
+        name: the suite's name for the env, reported in `metadata["name"]`.
+        seed: seed used by the first `reset()` called without one.
+        action_table: (A, D) array of continuous actions; when given, each agent's action space becomes
+            `Discrete(A)`.
+    """
+
+    def __init__(
+        self,
+        env: ParallelEnv,
+        *,
+        name: str,
+        seed: int | None = None,
+        action_table: np.ndarray | None = None,
+    ) -> None:
+        self.env = env
+        self.metadata = {**getattr(env, "metadata", {}), "name": name}
+        self.render_mode = getattr(env, "render_mode", None)
+        self.possible_agents = list(env.possible_agents)
+        self.agents: list[str] = []
+        self.action_table = None if action_table is None else np.asarray(action_table, np.float32)
+        self._obs_spaces = {
+            agent: _float32_space(env.observation_space(agent)) for agent in self.possible_agents
+        }
+        if self.action_table is None:
+            self._action_spaces = {agent: env.action_space(agent) for agent in self.possible_agents}
+        else:
+            self._action_spaces = {
+                agent: spaces.Discrete(len(self.action_table)) for agent in self.possible_agents
+            }
+        inner_state_space = getattr(env, "state_space", None)
+        if inner_state_space is None:
+            inner_state_space = getattr(env.unwrapped, "state_space", None)
+        self.state_space = None if inner_state_space is None else _float32_space(inner_state_space)
+        self._pending_seed = seed
+        self._alive: dict[str, bool] = {}
+
+    @property
+    def unwrapped(self) -> Any:
+        return self.env.unwrapped
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._obs_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_spaces[agent]
+
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        if seed is None:
+            seed, self._pending_seed = self._pending_seed, None
+        else:
+            self._pending_seed = None
+        obs, infos = self.env.reset(seed=seed, options=options)
+        self.agents = list(self.possible_agents)
+        self._alive = dict.fromkeys(self.possible_agents, True)
+        out_obs = {agent: self._observation(agent, obs) for agent in self.agents}
+        out_infos = {agent: {**infos.get(agent, {}), "alive": True} for agent in self.agents}
+        return out_obs, out_infos
+
+    def _observation(self, agent: str, obs: dict[str, Any]) -> np.ndarray:
+        space = self._obs_spaces[agent]
+        if agent in obs:
+            return _cast(obs[agent], space)
+        return np.zeros(space.shape, dtype=space.dtype)
+
+    def _inner_action(self, action: Any) -> Any:
+        if self.action_table is None:
+            return action
+        return self.action_table[int(action)]
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset() first")
+        live = [agent for agent in self.env.agents if self._alive.get(agent, False)]
+        missing = [agent for agent in live if agent not in actions]
+        if missing:
+            raise ValueError(f"no action given for live agents {missing}")
+        obs, rewards, terminations, truncations, infos = self.env.step(
+            {agent: self._inner_action(actions[agent]) for agent in live}
+        )
+        episode_over = not self.env.agents
+        out_obs, out_rew, out_term, out_trunc, out_info = {}, {}, {}, {}, {}
+        for agent in self.agents:
+            was_alive = self._alive[agent]
+            if was_alive:
+                # Leaving the underlying env before the episode ends means dying: stay, dead.
+                removed = agent not in self.env.agents and not episode_over
+                self._alive[agent] = not (bool(terminations.get(agent, False)) or removed)
+            out_obs[agent] = self._observation(agent, obs) if was_alive else self._zeros(agent)
+            out_rew[agent] = float(rewards.get(agent, 0.0)) if was_alive else 0.0
+            out_term[agent] = episode_over and not self._alive[agent]
+            out_trunc[agent] = episode_over and self._alive[agent]
+            inner_info = infos.get(agent, {}) if was_alive else {}
+            out_info[agent] = {**inner_info, "alive": self._alive[agent]}
+        if episode_over:
+            self.agents = []
+        return out_obs, out_rew, out_term, out_trunc, out_info
+
+    def _zeros(self, agent: str) -> np.ndarray:
+        space = self._obs_spaces[agent]
+        return np.zeros(space.shape, dtype=space.dtype)
+
+    def state(self) -> np.ndarray:
+        if self.state_space is None:
+            raise AttributeError(f"{self.metadata['name']} has no global state")
+        return _cast(self.env.state(), self.state_space)
+
+    def render(self) -> Any:
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class GymnasiumParallelEnv(ParallelEnv):
+    """A single-agent Gymnasium env seen as a one-agent PettingZoo ParallelEnv.
+
+    Args:
+        env: the Gymnasium env.
+        agent_id: the name of its one agent.
+        name: the env's name in `metadata`.
+    """
+
+    def __init__(self, env: gymnasium.Env, *, agent_id: str, name: str) -> None:
+        self.env = env
+        self.metadata = {"name": name, "render_modes": ["rgb_array"], "is_parallelizable": True}
+        self.render_mode = env.render_mode
+        self.possible_agents = [agent_id]
+        self.agents: list[str] = []
+        self.observation_spaces = {agent_id: env.observation_space}
+        self.action_spaces = {agent_id: env.action_space}
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        """The Gymnasium env's generator (SuperSuit's frame skip draws from it)."""
+        return self.env.unwrapped.np_random
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.agents = list(self.possible_agents)
+        return {self.agents[0]: obs}, {self.agents[0]: info}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        agent = self.possible_agents[0]
+        obs, reward, terminated, truncated, info = self.env.step(actions[agent])
+        if terminated or truncated:
+            self.agents = []
+        return (
+            {agent: obs},
+            {agent: float(reward)},
+            {agent: bool(terminated)},
+            {agent: bool(truncated)},
+            {agent: info},
+        )
+
+    def render(self) -> Any:
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
