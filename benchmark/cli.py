@@ -10,15 +10,12 @@ import json
 import platform
 
 import click
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from benchmark.perf import default_counts, measure_envs
-from datagen.clikit import CliGroup
+from datagen.clikit import CliGroup, make_console
 from datagen.envs import env_names
-
-console = Console()
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,14 +56,16 @@ def perf_envs(
     """
     selected = list(names) or env_names()
     total = sum(len(counts or default_counts(name)) for name in selected)
-    with Progress(console=console, transient=True, disable=as_json) as progress:
+    with Progress(console=make_console(), transient=True, disable=as_json) as progress:
         task = progress.add_task("measuring", total=total)
         results = measure_envs(
             selected,
             counts or None,
             n_steps,
             seed,
-            on_result=lambda r: progress.update(task, advance=1, description=f"{r.env} n={r.n_agents}"),
+            on_result=lambda r: progress.update(
+                task, advance=1, description=f"{r.env} n={r.n_agents}"
+            ),
         )
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
@@ -82,4 +81,4 @@ def perf_envs(
             f"{r.agent_steps_per_s:,.0f}",
             f"{r.ratio_to_smallest:.2f}x",
         )
-    console.print(table)
+    make_console().print(table)

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import click
+from rich.console import Console
 
 from datagen.errors import UserError
 
@@ -66,3 +67,10 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key] = raw
     return options
+
+
+def make_console() -> Console:
+    """A rich console writing to the current stdout; 160 columns wide when stdout is not a
+    terminal (logs, pipes, CI), so tables are not cut to 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)

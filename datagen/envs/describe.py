@@ -1,4 +1,4 @@
-"""What an env looks like once built: spaces, state, episode length — for tables and for machines."""
+"""What an env looks like once built: spaces, state, episode length, for tables and machines."""
 
 from __future__ import annotations
 

@@ -104,8 +104,9 @@ crossing take exactly ``c`` steps). :func:`max_episode_return` evaluates the for
 prisoner; :func:`expected_max_episode_return` averages it over the start distribution.
 
 With the defaults (``W = 45``, ``s = 1``, ``T = 150``) the maximum is 3 or 4 per prisoner
-(mean 3.68 over random starts, 3 from the synchronised centre start). A uniformly random policy
-gets about 0.34 per prisoner: 2.70 +- 0.03 for 8 prisoners (mean over 2000 episodes).
+(mean 3.68 over random starts, 3 from the synchronised centre start). A uniformly random team of
+8 scores 3.08 +- 1.49 per episode
+(``marl-datagen collect --env prison --agents 8 --episodes 200 --seed 0``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The environment suite: every env of the project is described and built here, and only here.
 
 Each entry of `ENV_SPECS` says where an env comes from (a PettingZoo id, or our own implementation),
-which agent counts it supports, its default agent-count ladder, and every option a user may set with
-its default. `make_env` validates a request against the entry and builds the env through its builder,
-then wraps it in `TeamEnv` (fixed agent axis, `alive` flags, float32, discrete actions).
+which agent counts it supports, its default agent-count ladder, and every option a user may set
+with its default. `make_env` validates a request against the entry and builds the env through its
+builder, then wraps it in `TeamEnv` (fixed agent axis, `alive` flags, float32, discrete actions).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from datagen.envs.prison import PrisonEnv
+from datagen.envs.waterworld import WaterworldEnv
 from datagen.envs.wrappers import GymnasiumParallelEnv, TeamEnv
 from datagen.errors import UserError
 
@@ -173,14 +175,10 @@ def _build_multiwalker(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, np
 
 
 def _build_waterworld(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
-    from datagen.envs.waterworld import WaterworldEnv
-
     return WaterworldEnv(n_pursuers=n, **options), None
 
 
 def _build_prison(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
-    from datagen.envs.prison import PrisonEnv
-
     return PrisonEnv(n_prisoners=n, **options), None
 
 
@@ -231,11 +229,8 @@ def _build_cooperative_pong(n: int, options: dict[str, Any]) -> tuple[ParallelEn
     return _image_pipeline(env, **image), None
 
 
-def _own_env_options(module: str, cls: str, exclude: tuple[str, ...]) -> dict[str, Any]:
+def _constructor_options(env_cls: type, exclude: tuple[str, ...]) -> dict[str, Any]:
     """The keyword options of one of our own env classes, read from its constructor."""
-    import importlib
-
-    env_cls = getattr(importlib.import_module(module), cls)
     return {
         name: param.default
         for name, param in inspect.signature(env_cls.__init__).parameters.items()
@@ -315,7 +310,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "max_cycles": 900,
             },
             builder=_build_kaz,
-            notes="ceil(n/2) archers + floor(n/2) knights unless set; vector obs, one row per entity",
+            notes="ceil(n/2) archers + floor(n/2) knights unless set; vector obs, a row per entity",
         ),
         EnvSpec(
             name="multiwalker",
@@ -349,7 +344,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             n_max=64,
             ladder=(2, 4, 8, 16),
             default_n=5,
-            options={},  # read from WaterworldEnv's constructor in _complete_own_options
+            options=_constructor_options(WaterworldEnv, ("n_pursuers", "render_mode")),
             builder=_build_waterworld,
             notes="our own SISL-style waterworld; 8 thrust headings + no thrust",
         ),
@@ -361,7 +356,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             n_max=64,
             ladder=(2, 4, 8, 16),
             default_n=8,
-            options={},  # read from PrisonEnv's constructor in _complete_own_options
+            options=_constructor_options(PrisonEnv, ("n_prisoners", "render_mode")),
             builder=_build_prison,
             notes="our own prison (debugging env): left / stay / right, +1 per wall-to-wall walk",
         ),
@@ -409,31 +404,20 @@ ENV_SPECS: dict[str, EnvSpec] = {
     ]
 }
 
-_OWN_ENV_CLASSES = {
-    "waterworld": ("datagen.envs.waterworld", "WaterworldEnv", ("n_pursuers", "render_mode")),
-    "prison": ("datagen.envs.prison", "PrisonEnv", ("n_prisoners", "render_mode")),
-}
-
-
 def env_names() -> list[str]:
     """The names of every env of the suite, in the order of the suite."""
     return list(ENV_SPECS)
 
 
 def get_spec(name: str) -> EnvSpec:
-    """The spec of env `name`, with our own envs' options read from their constructors.
+    """The spec of env `name`.
 
     Raises:
         EnvConfigError: for an unknown name, naming the valid ones.
     """
     if name not in ENV_SPECS:
         raise EnvConfigError(f"unknown env {name!r}; valid envs: {', '.join(env_names())}")
-    spec = ENV_SPECS[name]
-    if name in _OWN_ENV_CLASSES and not spec.options:
-        module, cls, exclude = _OWN_ENV_CLASSES[name]
-        spec = EnvSpec(**{**spec.__dict__, "options": _own_env_options(module, cls, exclude)})
-        ENV_SPECS[name] = spec
-    return spec
+    return ENV_SPECS[name]
 
 
 def check_request(name: str, n_agents: int, options: dict[str, Any]) -> EnvSpec:
@@ -444,9 +428,7 @@ def check_request(name: str, n_agents: int, options: dict[str, Any]) -> EnvSpec:
     """
     spec = get_spec(name)
     if not isinstance(n_agents, int | np.integer) or not spec.n_min <= n_agents <= spec.n_max:
-        allowed = (
-            f"{spec.n_min}" if spec.n_min == spec.n_max else f"{spec.n_min} to {spec.n_max}"
-        )
+        allowed = f"{spec.n_min}" if spec.n_min == spec.n_max else f"{spec.n_min} to {spec.n_max}"
         raise EnvConfigError(f"{name} supports {allowed} agents, got {n_agents}")
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
@@ -457,9 +439,7 @@ def check_request(name: str, n_agents: int, options: dict[str, Any]) -> EnvSpec:
     return spec
 
 
-def make_env(
-    name: str, n_agents: int, *, seed: int | None = None, **options: Any
-) -> ParallelEnv:
+def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: Any) -> ParallelEnv:
     """Build env `name` for `n_agents` agents: the one place where envs are constructed.
 
     Args:

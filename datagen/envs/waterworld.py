@@ -273,7 +273,9 @@ class WaterworldEnv(ParallelEnv):
         # t = (wall_a - p_a) / d_a; near-parallel rays never reach that pair of walls.
         axis_parallel = np.abs(self._sensor_dirs) < 1e-9  # (S, 2)
         self._wall_coord = (self._sensor_dirs > 0).astype(np.float64)  # (S, 2)
-        self._inv_dir = np.where(axis_parallel, 0.0, 1.0 / np.where(axis_parallel, 1.0, self._sensor_dirs))
+        self._inv_dir = np.where(
+            axis_parallel, 0.0, 1.0 / np.where(axis_parallel, 1.0, self._sensor_dirs)
+        )
         self._axis_parallel = axis_parallel
 
         self._features_per_sensor = 8 if self.speed_features else 5
@@ -307,7 +309,6 @@ class WaterworldEnv(ParallelEnv):
 
         self._rng: np.random.Generator | None = None
         self._num_cycles = 0
-        self._last_obs: np.ndarray | None = None
         self._init_arrays()
 
     # ------------------------------------------------------------------ spaces
@@ -384,7 +385,6 @@ class WaterworldEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self._num_cycles = 0
         obs = self._observe()
-        self._last_obs = obs
         observations = {agent: obs[i] for i, agent in enumerate(self.agents)}
         infos: dict[str, dict[str, Any]] = {agent: {} for agent in self.agents}
         return observations, infos
@@ -436,12 +436,11 @@ class WaterworldEnv(ParallelEnv):
 
         self._num_cycles += 1
         obs = self._observe()
-        self._last_obs = obs
         truncated = self._num_cycles >= self.max_cycles
 
         agents = self.agents
         observations = {agent: obs[i] for i, agent in enumerate(agents)}
-        rewards = dict(zip(agents, rewards_arr.tolist()))
+        rewards = dict(zip(agents, rewards_arr.tolist(), strict=True))
         terminations = dict.fromkeys(agents, False)
         truncations = dict.fromkeys(agents, truncated)
         infos: dict[str, dict[str, Any]] = {agent: {} for agent in agents}
@@ -540,7 +539,7 @@ class WaterworldEnv(ParallelEnv):
         raise RuntimeError("could not find free positions; the arena is too crowded")
 
     def _push_out_of_obstacles(
-        self, pos: np.ndarray, vel: np.ndarray, radius: float
+        self, pos: np.ndarray, radius: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Move circles overlapping their nearest obstacle onto its surface.
 
@@ -570,7 +569,7 @@ class WaterworldEnv(ParallelEnv):
         vel = np.clip(vel * scale, -self.pursuer_max_speed, self.pursuer_max_speed)
         pos = self._pursuer_pos + vel
 
-        pos, normal, hit = self._push_out_of_obstacles(pos, vel, self.pursuer_radius)
+        pos, normal, hit = self._push_out_of_obstacles(pos, self.pursuer_radius)
         # Stop the velocity component pointing into the obstacle (a pursuer slides along it).
         inward = np.minimum((vel * normal).sum(axis=1), 0.0)  # (N,)
         vel = vel - np.where(hit, inward, 0.0)[:, None] * normal
@@ -592,7 +591,7 @@ class WaterworldEnv(ParallelEnv):
         if len(pos) == 0:
             return pos, vel
         pos = pos + vel
-        pos, normal, hit = self._push_out_of_obstacles(pos, vel, radius)
+        pos, normal, hit = self._push_out_of_obstacles(pos, radius)
         vn = (vel * normal).sum(axis=1)  # (K,)
         reflect = hit & (vn < 0.0)
         vel = vel - np.where(reflect, 2.0 * vn, 0.0)[:, None] * normal

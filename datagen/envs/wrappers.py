@@ -5,8 +5,9 @@ does, it guarantees:
 
 - the agent axis never shifts: every agent of `possible_agents` stays in `agents` until the whole
   episode ends. An agent that the underlying env removes mid-episode (a knight killed in
-  knights_archers_zombies) is kept with zero observations and zero reward, its actions are ignored, and
-  its info says `"alive": False`. `infos[agent]["alive"]` is present for every agent at every step.
+  knights_archers_zombies) is kept with zero observations and zero reward, its actions are ignored,
+  and its info says `"alive": False`. `infos[agent]["alive"]` is present for every agent at
+  every step.
 - terminations and truncations are reported for the team when the episode ends: an agent that died
   earlier is reported terminated, the others carry the underlying env's flags.
 - floating-point observations and states are float32 (knights_archers_zombies emits float64).
@@ -14,8 +15,8 @@ does, it guarantees:
   `action_table[k]` to the underlying env (multiwalker).
 - `make_env(..., seed=s)` seeds the first `reset()` that is called without a seed.
 
-`GymnasiumParallelEnv` turns a single-agent Gymnasium env into a one-agent PettingZoo ParallelEnv, so
-that SuperSuit's wrappers and `TeamEnv` apply to it unchanged (the single-player space_invaders).
+`GymnasiumParallelEnv` turns a single-agent Gymnasium env into a one-agent PettingZoo ParallelEnv,
+so that SuperSuit's wrappers and `TeamEnv` apply to it unchanged (the single-player space_invaders).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class TeamEnv(ParallelEnv):
         env: the underlying parallel env (already preprocessed).
         name: the suite's name for the env, reported in `metadata["name"]`.
         seed: seed used by the first `reset()` called without one.
-        action_table: (A, D) array of continuous actions; when given, each agent's action space becomes
-            `Discrete(A)`.
+        action_table: (A, D) array of continuous actions; when given, each agent's action space
+            becomes `Discrete(A)`.
     """
 
     def __init__(

@@ -133,8 +133,9 @@ def test_describe_pixel_and_entity_envs() -> None:
     assert piston["obs"] == {"shape": [84, 84, 1], "dtype": "uint8"}
     assert piston["n_actions"] == 3
     assert piston["state_shape"] == [560, 40 * 5 + 80, 3]
-    kaz_small, kaz_large = describe_env("knights_archers_zombies", 2), describe_env(
-        "knights_archers_zombies", 8
+    kaz_small, kaz_large = (
+        describe_env("knights_archers_zombies", 2),
+        describe_env("knights_archers_zombies", 8),
     )
     # One row per entity: 1 (self) + archers + 2 * knights + 10 arrows + 10 zombies.
     assert kaz_small["obs"]["shape"] == [1 + 1 + 2 * 1 + 20, 5]
@@ -207,6 +208,8 @@ def test_seed_argument_seeds_the_first_reset() -> None:
         ("space_invaders", 3, {}, r"space_invaders supports 1 to 2 agents, got 3"),
         ("cooperative_pong", 3, {}, r"cooperative_pong supports 2 agents, got 3"),
         ("pursuit", 2, {"colour": 1}, r"unknown option 'colour' for env pursuit; valid options: "),
+        ("prison", 2, {"obs_type": "rgb"}, r"prison: invalid options .*obs_type must be one of"),
+        ("waterworld", 2, {"n_coop": 3}, r"waterworld: invalid options .*n_coop must be between"),
     ],
 )
 def test_bad_requests_name_the_problem(name, n_agents, options, message) -> None:

@@ -1,0 +1,137 @@
+"""The dataset format: which arrays a dataset holds, and how its checksums and stats are computed.
+
+Agents live on axis 1 in `possible_agents` order; episodes are concatenated on axis 0. Arrays
+indexed by observation have T + 1 rows per episode (the final observation is kept), arrays
+indexed by step have T rows. See docs/dataset-format.md for the full contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+#: Arrays with T + 1 rows per episode.
+OBS_ARRAYS = ("observations", "alive", "state", "action_mask")
+#: Arrays with T rows per episode.
+STEP_ARRAYS = (
+    "actions",
+    "rewards",
+    "terminations",
+    "truncations",
+    "behaviour_probs",
+    "policy_labels",
+)
+#: Arrays every dataset has (`state` and `action_mask` only when the env has them).
+REQUIRED_ARRAYS = ("episode_lengths", "observations", "alive", *STEP_ARRAYS)
+
+
+@dataclass
+class Episode:
+    """One episode of a team, agents on axis 1.
+
+    Attributes:
+        observations: (T+1, N, *obs_shape) every observation, the final one included.
+        alive: (T+1, N) bool, whether each agent is alive at each observation.
+        actions: (T, N) int64.
+        rewards: (T, N) float32.
+        terminations: (T, N) bool, raw from the env.
+        truncations: (T, N) bool, raw from the env.
+        behaviour_probs: (T, N, A) float32, the distribution each action was sampled from.
+        policy_labels: (T, N) int8, which behaviour drove each agent.
+        state: (T+1, *state_shape) global state, or None when the env has none.
+        action_mask: (T+1, N, A) bool legal actions, or None when the env has none.
+    """
+
+    observations: np.ndarray
+    alive: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    behaviour_probs: np.ndarray
+    policy_labels: np.ndarray
+    state: np.ndarray | None = None
+    action_mask: np.ndarray | None = None
+
+    @property
+    def length(self) -> int:
+        return len(self.actions)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array present, by its storage name."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+    def team_return(self) -> float:
+        return float(self.rewards.sum(dtype=np.float64))
+
+
+def canonical(array: np.ndarray) -> np.ndarray:
+    """The array as hashed: C-contiguous and little-endian, whatever the backend returned."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return array
+
+
+def array_sha256(
+    name: str, shape: tuple[int, ...], dtype: np.dtype, blocks: Iterator[np.ndarray]
+) -> str:
+    """sha256 of one array: its name, dtype and shape, then its bytes block by block (axis 0)."""
+    digest = hashlib.sha256(f"{name}|{np.dtype(dtype).str}|{tuple(shape)}".encode())
+    for block in blocks:
+        digest.update(canonical(block).tobytes())
+    return digest.hexdigest()
+
+
+def content_checksum(array_checksums: dict[str, str]) -> str:
+    """One sha256 over every array's checksum, in name order (metadata is not part of it)."""
+    lines = "\n".join(f"{name}:{array_checksums[name]}" for name in sorted(array_checksums))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def row_blocks(
+    read: Callable[[int, int], np.ndarray], n_rows: int, block_rows: int
+) -> Iterator[np.ndarray]:
+    """Read rows [0, n_rows) in blocks of `block_rows` through `read(start, stop)`."""
+    for start in range(0, n_rows, block_rows):
+        yield read(start, min(start + block_rows, n_rows))
+
+
+def return_stats(returns: list[float]) -> dict[str, Any]:
+    """Team-return statistics over episodes: the per-episode list and its summary."""
+    values = np.asarray(returns, dtype=np.float64)
+    if len(values) == 0:
+        return {"episode_returns": [], "mean": None}
+    q25, median, q75 = np.percentile(values, [25, 50, 75])
+    return {
+        "episode_returns": [round(float(v), 6) for v in values],
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "q25": float(q25),
+        "median": float(median),
+        "q75": float(q75),
+    }
+
+
+def transition_keys(episode: Episode) -> list[bytes]:
+    """One short hash per transition of (joint observation, joint action), for coverage.
+
+    Coverage (OG-MARL's SACo) is the number of unique keys over the number of transitions.
+    """
+    keys = []
+    for t in range(episode.length):
+        digest = hashlib.blake2b(digest_size=12)
+        digest.update(canonical(episode.observations[t]).tobytes())
+        digest.update(canonical(episode.actions[t]).tobytes())
+        keys.append(digest.digest())
+    return keys

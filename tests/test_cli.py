@@ -1,0 +1,118 @@
+"""The two command lines: real commands through click's runner, bad input as one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main as bench
+from datagen.cli import main as datagen
+from datagen.envs import env_names
+
+SEVEN = {
+    "pursuit",
+    "pistonball",
+    "knights_archers_zombies",
+    "multiwalker",
+    "waterworld",
+    "prison",
+    "space_invaders",
+}
+
+
+def test_envs_json_lists_the_suite() -> None:
+    result = CliRunner().invoke(datagen, ["envs", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    names = [row["name"] for row in rows]
+    assert SEVEN <= set(names)
+    assert names == env_names()
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["pursuit"]["pettingzoo_id"] == "sisl/pursuit-v5"
+    assert by_name["waterworld"]["pettingzoo_id"] is None
+    assert by_name["prison"]["source"] == "ours"
+    assert by_name["space_invaders"]["n_max"] == 2
+
+
+def test_envs_table() -> None:
+    result = CliRunner().invoke(datagen, ["envs", "--env", "pursuit", "--env", "prison"])
+    assert result.exit_code == 0, result.output
+    assert "sisl/pursuit-v5" in result.output
+    assert "(7, 7, 3) float32" in result.output
+    assert "pistonball" not in result.output
+
+
+def test_collect_then_info(data_home: Path) -> None:
+    args = ["collect", "--env", "pursuit", "--agents", "2", "--episodes", "2"]
+    result = CliRunner().invoke(datagen, [*args, "--option", "max_cycles=30"])
+    assert result.exit_code == 0, result.output
+    assert "pursuit-n2-random-v1" in result.output
+    path = data_home / "pursuit" / "n2" / "random-v1.h5"
+    info = CliRunner().invoke(datagen, ["info", str(path), "--json"])
+    metadata = json.loads(info.stdout)
+    assert metadata["totals"] == {"episodes": 2, "steps": 60}
+    assert len(metadata["content_checksum"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("cli", "args", "message"),
+    [
+        (datagen, ["envs", "--env", "chess"], "unknown env 'chess'; valid envs: pursuit"),
+        (datagen, ["envs", "--env", "pistonball", "--agents", "1"], "supports 2 to 40 agents"),
+        (datagen, ["envs", "--env", "space_invaders", "--agents", "3"], "supports 1 to 2 agents"),
+        (
+            datagen,
+            [
+                "collect",
+                "--env",
+                "pursuit",
+                "--agents",
+                "2",
+                "--episodes",
+                "1",
+                "--option",
+                "fog=1",
+            ],
+            "unknown option 'fog' for env pursuit; valid options:",
+        ),
+        (
+            datagen,
+            ["collect", "--env", "pursuit", "--agents", "two"],
+            "'two' is not a valid integer",
+        ),
+        (datagen, ["launch"], "No such command 'launch'"),
+        (bench, ["perf", "envs", "--env", "tetris"], "unknown env 'tetris'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_perf_envs_reports_ratios() -> None:
+    args = ["perf", "envs", "--env", "prison", "--agents", "2", "--agents", "8", "--steps", "40"]
+    result = CliRunner().invoke(bench, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [(r["env"], r["n_agents"]) for r in records] == [("prison", 2), ("prison", 8)]
+    small, large = records
+    assert small["ratio_to_smallest"] == 1.0
+    assert large["agent_steps_per_s"] == pytest.approx(large["env_steps_per_s"] * 8)
+    assert large["ratio_to_smallest"] == pytest.approx(
+        large["agent_steps_per_s"] / small["agent_steps_per_s"]
+    )
+    assert all(r["env_steps"] == 40 and r["seconds"] > 0 for r in records)
+
+
+def test_help_teaches() -> None:
+    result = CliRunner().invoke(datagen, ["collect", "--help"])
+    assert result.exit_code == 0
+    assert "--episodes" in result.output and "Example" in result.output
