@@ -404,6 +404,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
     ]
 }
 
+
 def env_names() -> list[str]:
     """The names of every env of the suite, in the order of the suite."""
     return list(ENV_SPECS)
