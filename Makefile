@@ -11,7 +11,6 @@ DEMO_DIR ?= demo-output
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 
 # One stamp per set of extras; reinstalled when pyproject.toml changes.
