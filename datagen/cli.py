@@ -17,7 +17,7 @@ from rich.table import Table
 from datagen.clikit import CliGroup, make_console, parse_options
 from datagen.collect import CollectRequest, collect
 from datagen.dataset.hdf5 import read_metadata
-from datagen.envs import check_request, describe_env, env_names
+from datagen.envs import EnvConfigError, check_request, describe_env, env_names
 from datagen.policies import QUALITIES
 
 
@@ -55,7 +55,15 @@ def envs_command(as_json: bool, names: tuple[str, ...], n_agents: int | None) ->
     Shapes are per agent at the team size shown in column n (observation shapes of
     knights_archers_zombies grow with n: one row per entity).
     """
-    rows = [describe_env(name, n_agents) for name in names or env_names()]
+    rows = []
+    for name in names or env_names():
+        try:
+            rows.append(describe_env(name, n_agents))
+        except EnvConfigError as err:
+            if names:  # asked for by name: the error is the answer
+                raise
+            # A missing optional extra must not hide the rest of the suite.
+            rows.append({"name": name, "available": False, "error": str(err)})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -63,6 +71,9 @@ def envs_command(as_json: bool, names: tuple[str, ...], n_agents: int | None) ->
     for column in ("env", "source", "agents", "ladder", "n", "obs", "actions", "state", "steps"):
         table.add_column(column)
     for row in rows:
+        if not row.get("available", True):
+            table.add_row(row["name"], f"[red]unavailable: {row['error']}[/red]")
+            continue
         obs = f"{tuple(row['obs']['shape'])} {row['obs']['dtype']}"
         if row["obs_grows_with_n"]:
             obs += " (grows with n)"

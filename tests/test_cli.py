@@ -37,6 +37,27 @@ def test_envs_json_lists_the_suite() -> None:
     assert by_name["space_invaders"]["n_max"] == 2
 
 
+def test_envs_without_the_atari_extra_still_lists_the_rest(monkeypatch) -> None:
+    # A machine without ale-py: space_invaders is reported unavailable, the others still listed.
+    from datagen.envs import registry
+
+    def no_ale() -> str:
+        raise registry.EnvConfigError("space_invaders needs the atari extra")
+
+    monkeypatch.setattr(registry, "ale_rom_directory", no_ale)
+    rows = json.loads(CliRunner().invoke(datagen, ["envs", "--json"]).stdout)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["space_invaders"] == {
+        "name": "space_invaders",
+        "available": False,
+        "error": "space_invaders needs the atari extra",
+    }
+    assert by_name["pursuit"]["available"] is True
+    asked = CliRunner().invoke(datagen, ["envs", "--env", "space_invaders"])
+    assert asked.exit_code == 2
+    assert "needs the atari extra" in asked.output
+
+
 def test_envs_table() -> None:
     result = CliRunner().invoke(datagen, ["envs", "--env", "pursuit", "--env", "prison"])
     assert result.exit_code == 0, result.output
