@@ -31,9 +31,10 @@ def describe_env(name: str, n_agents: int | None = None) -> dict[str, Any]:
         n_agents: the team size to describe; the spec's `default_n` when None.
 
     Returns:
-        A JSON-ready dict: name, available (True), source, pettingzoo_id, version, n_min, n_max, ladder, n_agents,
-        agent_ids, obs shape and dtype, n_actions, state shape (None when the env has no global
-        state), episode_length (env steps), obs_grows_with_n, options (defaults) and notes.
+        A JSON-ready dict: name, available (True), source, pettingzoo_id, version, n_min, n_max,
+        ladder, n_agents, agent_ids, obs shape and dtype, n_actions, state shape (None when the
+        env has no global state), episode_length (env steps), obs_grows_with_n, options
+        (defaults) and notes.
     """
     spec = get_spec(name)
     n = spec.default_n if n_agents is None else n_agents
