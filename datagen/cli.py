@@ -7,6 +7,7 @@ prints the result with rich.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from rich.table import Table
 
 from datagen.clikit import CliGroup, make_console, parse_options
 from datagen.collect import CollectRequest, collect
-from datagen.dataset.hdf5 import read_metadata
-from datagen.envs import EnvConfigError, check_request, describe_env, env_names
+from datagen.dataset import load_dataset, resolve
+from datagen.dataset.backends import BACKENDS
+from datagen.dataset.ids import data_home
+from datagen.dataset.ops import combine, convert, delete, list_local, size_on_disk, verify
+from datagen.envs import EnvConfigError, describe_env, env_names
+from datagen.errors import UserError
 from datagen.policies import QUALITIES
 
 
@@ -29,8 +34,15 @@ def main() -> None:
     Examples:
       marl-datagen envs                      # the seven envs, their agent counts and spaces
       marl-datagen envs --json               # the same for machines
-      marl-datagen collect --env pursuit --agents 2 --episodes 5
-      marl-datagen info ~/.cache/marl-offline-coordination/pursuit/n2/random-v1.h5
+      marl-datagen collect --env pursuit --agents 8 --quality random --episodes 20
+      marl-datagen list                      # local datasets
+      marl-datagen info pursuit-n8-random-v1
+      marl-datagen verify pursuit-n8-random-v1
+      marl-datagen convert pursuit-n8-random-v1 --format zarr
+
+    Datasets live under $MARL_DATA_HOME (default ~/.cache/marl-offline-coordination)
+    as <env>/n<agents>/<quality>-v<version>.h5 or .zarr; docs/dataset-format.md is the
+    format contract.
     """
 
 
@@ -105,7 +117,10 @@ def _dataset_summary_table(metadata: dict, path: Path) -> Table:
         ("path", str(path)),
         ("env", f"{metadata['env']['name']} ({metadata['env']['pettingzoo_id'] or 'ours'})"),
         ("agents", f"{metadata['n_agents']}: {', '.join(metadata['agent_ids'])}"),
-        ("behaviour", metadata["policy"]["name"]),
+        (
+            "behaviour",
+            f"{metadata['policy']['name']} (labels: {', '.join(metadata['policy']['labels'])})",
+        ),
         ("episodes", str(metadata["totals"]["episodes"])),
         ("steps", str(metadata["totals"]["steps"])),
         (
@@ -115,18 +130,12 @@ def _dataset_summary_table(metadata: dict, path: Path) -> Table:
         ),
         ("coverage", f"{metadata['coverage']:.3f} unique (joint obs, joint action) / steps"),
         ("seed", str(metadata["seed"])),
-        ("size on disk", f"{_size_on_disk(path) / 1e6:.2f} MB"),
+        ("size on disk", f"{size_on_disk(path) / 1e6:.2f} MB"),
         ("content_checksum", metadata["content_checksum"]),
     ]
     for key, value in rows:
         table.add_row(key, value)
     return table
-
-
-def _size_on_disk(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
 
 
 @main.command("collect")
@@ -146,11 +155,29 @@ def _size_on_disk(path: Path) -> int:
     "--seed", default=0, show_default=True, help="Collection seed (episode seeds derive from it)."
 )
 @click.option(
+    "--format",
+    "fmt",
+    default="hdf5",
+    show_default=True,
+    help=f"Storage backend: {', '.join(BACKENDS)}.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Processes collecting in parallel (same content for any number).",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Output file (default: <data home>/<env>/n<agents>/<quality>-v1.h5).",
+    help="Output path (default: <data home>/<env>/n<agents>/<quality>-v1.h5 or .zarr).",
 )
-@click.option("--force", is_flag=True, help="Replace an existing dataset.")
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted collection of the same request."
+)
+@click.option(
+    "--force", is_flag=True, help="Replace an existing dataset or interrupted collection."
+)
 @click.option(
     "--option",
     "option_pairs",
@@ -165,15 +192,23 @@ def collect_command(
     n_episodes: int | None,
     n_steps: int | None,
     seed: int,
+    fmt: str,
+    workers: int,
     out: Path | None,
+    resume: bool,
     force: bool,
     option_pairs: tuple[str, ...],
 ) -> None:
     """Roll out a behaviour policy and write an offline dataset.
 
+    Each finished episode is staged on disk, so a killed collection continues with --resume and
+    ends with exactly the content of an uninterrupted run. The dataset appears at its final path
+    only once complete.
+
     \b
-    Example:
+    Examples:
       marl-datagen collect --env pursuit --agents 8 --quality random --episodes 20
+      marl-datagen collect --env prison --agents 4 --steps 5000 --format zarr --workers 2
     """
     request = CollectRequest(
         env=env_name,
@@ -182,11 +217,14 @@ def collect_command(
         n_episodes=n_episodes,
         n_steps=n_steps,
         seed=seed,
+        fmt=fmt,
         out=out,
         force=force,
+        resume=resume,
+        workers=workers,
         options=parse_options(option_pairs),
     )
-    check_request(env_name, n_agents, request.options)
+    request.validate()
     total = n_episodes if n_episodes is not None else n_steps
     returns: list[float] = []
     with Progress(
@@ -199,29 +237,182 @@ def collect_command(
         start = time.perf_counter()
         steps = 0
 
-        def on_episode(index: int, episode) -> None:
+        def on_episode(index: int, length: int, team_return: float) -> None:
             nonlocal steps
-            steps += episode.length
-            returns.append(episode.team_return())
+            steps += length
+            returns.append(team_return)
             rate = steps / (time.perf_counter() - start)
             progress.update(
                 task,
-                advance=1 if n_episodes is not None else episode.length,
-                info=f"{index + 1} episodes, {rate:,.0f} steps/s, mean return "
+                advance=1 if n_episodes is not None else length,
+                info=f"{len(returns)} episodes, {rate:,.0f} steps/s, mean return "
                 f"{sum(returns) / len(returns):.2f}",
             )
 
         path = collect(request, on_episode=on_episode)
-    make_console().print(_dataset_summary_table(read_metadata(path), path))
+    with load_dataset(path) as dataset:
+        make_console().print(_dataset_summary_table(dataset.metadata, path))
+
+
+@main.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+def list_command(as_json: bool) -> None:
+    """List the datasets in the data home ($MARL_DATA_HOME)."""
+    rows = list_local()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Local datasets in {data_home()}")
+    for column in (
+        "id",
+        "env",
+        "n",
+        "quality",
+        "format",
+        "episodes",
+        "steps",
+        "mean return",
+        "size",
+    ):
+        table.add_column(
+            column,
+            justify="right"
+            if column in ("n", "episodes", "steps", "mean return", "size")
+            else "left",
+        )
+    for row in rows:
+        if row.get("error"):
+            table.add_row(f"[red]{row['path']}[/red]", f"[red]{row['error']}[/red]")
+            continue
+        table.add_row(
+            row["dataset_id"],
+            row["env"],
+            str(row["n_agents"]),
+            row["quality"],
+            row["format"],
+            str(row["episodes"]),
+            str(row["steps"]),
+            f"{row['mean_return']:.2f}",
+            f"{row['size_bytes'] / 1e6:.2f} MB",
+        )
+    make_console().print(table)
 
 
 @main.command("info")
-@click.argument("dataset", type=click.Path(path_type=Path, exists=True, dir_okay=True))
+@click.argument("dataset")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole metadata as JSON.")
-def info_command(dataset: Path, as_json: bool) -> None:
-    """Show a dataset's summary (or its whole metadata with --json)."""
-    metadata = read_metadata(dataset)
+def info_command(dataset: str, as_json: bool) -> None:
+    """Show a dataset's summary (the whole metadata with --json). DATASET is an id or a path."""
+    with load_dataset(dataset) as opened:
+        metadata = opened.metadata
+        path = opened.path
     if as_json:
         click.echo(json.dumps(metadata, indent=2))
         return
-    make_console().print(_dataset_summary_table(metadata, dataset))
+    make_console().print(_dataset_summary_table(metadata, path))
+
+
+@main.command("verify")
+@click.argument("dataset")
+def verify_command(dataset: str) -> None:
+    """Recompute every checksum and the stats of a dataset (id or path).
+
+    Exits 0 when the dataset is sound, 1 naming each array or field that differs.
+    """
+    report = verify(dataset)
+    if report.ok:
+        click.echo(
+            f"OK {report.path}: {len(report.arrays_checked)} arrays match their checksums; "
+            f"content_checksum {report.content_checksum}"
+        )
+        return
+    for problem in report.problems:
+        click.echo(f"FAILED {problem}", err=True)
+    sys.exit(1)
+
+
+@main.command("convert")
+@click.argument("dataset")
+@click.option("--format", "fmt", required=True, help=f"Target format: {', '.join(BACKENDS)}.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Target path (default: beside the source)."
+)
+@click.option("--force", is_flag=True, help="Replace an existing target.")
+def convert_command(dataset: str, fmt: str, out: Path | None, force: bool) -> None:
+    """Copy a dataset into the other storage backend (HDF5 <-> Zarr), content checksum unchanged."""
+    target = convert(dataset, fmt, out, force)
+    with load_dataset(target) as converted:
+        click.echo(f"wrote {target} (content_checksum {converted.metadata['content_checksum']})")
+
+
+@main.command("combine")
+@click.argument("datasets", nargs=-1, required=True)
+@click.option(
+    "--into", "out_id", required=True, help="Id of the result, e.g. pursuit-n8-medium-expert-v1."
+)
+@click.option(
+    "--proportions",
+    help="Comma-separated weight per dataset, summing to 1 (default: every episode of each).",
+)
+@click.option("--episodes", "n_episodes", type=int, help="Total episodes, with --proportions.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the episode draw.")
+@click.option(
+    "--format", "fmt", default="hdf5", show_default=True, help="Storage backend of the result."
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Result path (default: from the id).")
+@click.option("--force", is_flag=True, help="Replace an existing result.")
+def combine_command(
+    datasets: tuple[str, ...],
+    out_id: str,
+    proportions: str | None,
+    n_episodes: int | None,
+    seed: int,
+    fmt: str,
+    out: Path | None,
+    force: bool,
+) -> None:
+    """Combine datasets of one env and team size into one, keeping behaviour labels.
+
+    \b
+    Examples:
+      marl-datagen combine pursuit-n8-medium-v1 pursuit-n8-expert-v1 \\
+          --into pursuit-n8-medium-expert-v1
+      marl-datagen combine pursuit-n8-expert-v1 pursuit-n8-degenerate-v1 \\
+          --proportions 0.75,0.25 --into pursuit-n8-mix25-v1
+    """
+    weights = None
+    if proportions is not None:
+        try:
+            weights = [float(p) for p in proportions.split(",")]
+        except ValueError as err:
+            raise UserError(
+                f"--proportions must be comma-separated numbers, got {proportions!r}"
+            ) from err
+    path = combine(
+        list(datasets),
+        out_id,
+        proportions=weights,
+        n_episodes=n_episodes,
+        seed=seed,
+        fmt=fmt,
+        out=out,
+        force=force,
+    )
+    with load_dataset(path) as combined:
+        make_console().print(_dataset_summary_table(combined.metadata, path))
+
+
+@main.command("delete")
+@click.argument("dataset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_command(dataset: str, yes: bool) -> None:
+    """Delete a local dataset (id or path). Asks first unless --yes."""
+    path = resolve(dataset)
+    if not yes:
+        click.confirm(f"Delete {path}?", abort=True)
+    delete(path)
+    click.echo(f"deleted {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,28 +1,45 @@
 """Roll out a behaviour policy on an env of the suite and write the episodes as a dataset.
 
-Every episode e has its own seed, drawn from the collection seed; the env is reset with it and the
-policy samples from a generator seeded with it. An episode therefore depends only on (collection
-seed, e), so any episode can be replayed from the metadata alone.
+Determinism: episode e of a collection has its own seed, drawn from (collection seed, e); the env is
+reset with it and the policy samples from a generator seeded with it. An episode therefore depends
+only on (seed, e) — not on which process ran it or when — so `--workers K` gives the same content
+for every K, and any episode can be replayed from the metadata alone.
+
+Crash safety: each finished episode is staged as one file in `<dataset path>.partial/`, written
+under a temporary name and renamed, so a collection killed at any moment (SIGKILL included) leaves
+only whole staged episodes and no dataset at the final path. `resume=True` keeps the staged episodes
+and collects the rest; the result is identical to an uninterrupted run. Once every episode is
+staged, the dataset is written in episode order by `write_dataset` (itself atomic) and the
+staging is removed.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from datagen import __version__
-from datagen.dataset.format import FORMAT_VERSION, Episode, return_stats, transition_keys
-from datagen.dataset.hdf5 import HDF5Writer
-from datagen.dataset.ids import DatasetId
-from datagen.envs import get_spec, make_env
+from datagen.dataset.backends import BACKENDS
+from datagen.dataset.format import FORMAT_VERSION, Episode
+from datagen.dataset.ids import FORMAT_SUFFIXES, DatasetId
+from datagen.dataset.writer import EpisodeStats, write_dataset
+from datagen.envs import check_request, get_spec, make_env
 from datagen.errors import UserError
 from datagen.policies import BehaviourPolicy, make_policy
+
+#: Called after each staged episode with (index, length, team return).
+EpisodeCallback = Callable[[int, int, float], None]
 
 
 def episode_seed(collection_seed: int, episode: int) -> int:
@@ -90,9 +107,13 @@ class CollectRequest:
         n_episodes: episodes to collect (or None when `n_steps` is given).
         n_steps: collect whole episodes until at least this many steps (or None).
         seed: collection seed.
-        fmt: storage backend ("hdf5").
+        fmt: storage backend, "hdf5" or "zarr".
         out: explicit output path, else the data home's path for the dataset id.
-        force: replace an existing dataset.
+        force: replace an existing dataset; without `resume`, also discard an interrupted
+            collection.
+        resume: continue an interrupted collection of the same request (with `force`, one that
+            is replacing an existing dataset).
+        workers: processes collecting episodes in parallel.
         options: env options.
         version: dataset version.
     """
@@ -106,6 +127,8 @@ class CollectRequest:
     fmt: str = "hdf5"
     out: Path | None = None
     force: bool = False
+    resume: bool = False
+    workers: int = 1
     options: dict[str, Any] = field(default_factory=dict)
     version: int = 1
 
@@ -115,6 +138,189 @@ class CollectRequest:
 
     def path(self) -> Path:
         return Path(self.out) if self.out is not None else self.dataset_id.path(self.fmt)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the content (not where or how fast it is written)."""
+        keys = ("env", "n_agents", "quality", "n_episodes", "n_steps", "seed", "options", "version")
+        return {key: value for key, value in asdict(self).items() if key in keys}
+
+    def validate(self) -> None:
+        """Raises: UserError naming the first bad field."""
+        if (self.n_episodes is None) == (self.n_steps is None):
+            raise UserError("give exactly one of --episodes and --steps")
+        if (self.n_episodes or self.n_steps or 0) < 1:
+            raise UserError("--episodes / --steps must be at least 1")
+        if self.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {self.workers}")
+        if self.fmt not in BACKENDS:
+            raise UserError(f"unknown format {self.fmt!r}; valid formats: {', '.join(BACKENDS)}")
+        suffix = FORMAT_SUFFIXES[self.fmt]
+        if self.out is not None and Path(self.out).suffix != suffix:
+            raise UserError(f"--out for format {self.fmt} must end in {suffix}, got {self.out}")
+        check_request(self.env, self.n_agents, self.options)
+
+
+class Staging:
+    """Finished episodes of a collection in progress, one `.npz` file each.
+
+    Args:
+        dataset_path: final path of the dataset; staging lives at `<dataset_path>.partial/`.
+    """
+
+    def __init__(self, dataset_path: Path) -> None:
+        self.root = Path(dataset_path).with_name(Path(dataset_path).name + ".partial")
+        self._lengths: dict[int, int] = {}
+
+    def _file(self, index: int) -> Path:
+        return self.root / f"episode_{index:06d}.npz"
+
+    def start(self, identity: dict[str, Any], *, resume: bool, force: bool) -> None:
+        """Create the staging, or reopen it to resume the same request.
+
+        Raises:
+            UserError: an interrupted collection exists and neither resume nor force was given, or
+                resume was asked for a collection made with other arguments.
+        """
+        request_file = self.root / "request.json"
+        if self.root.exists():
+            if resume:
+                staged = json.loads(request_file.read_text()) if request_file.exists() else None
+                if staged != json.loads(json.dumps(identity)):
+                    raise UserError(
+                        f"cannot resume {self.root}: it was started with other arguments "
+                        f"({staged}); drop --resume and pass --force to start over"
+                    )
+            elif force:
+                shutil.rmtree(self.root)
+            else:
+                raise UserError(
+                    f"an interrupted collection exists at {self.root}; "
+                    "pass --resume to continue it or --force to start over"
+                )
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob("*.tmp*"):
+            leftover.unlink()
+        if not request_file.exists():
+            tmp = request_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(identity, indent=2))
+            os.replace(tmp, request_file)
+
+    def done(self) -> list[int]:
+        """Indices of the episodes already staged."""
+        return sorted(int(p.stem.split("_")[1]) for p in self.root.glob("episode_*.npz"))
+
+    def save(self, index: int, episode: Episode) -> None:
+        tmp = self.root / f"episode_{index:06d}.tmp.npz"
+        np.savez(tmp, **episode.arrays())
+        os.replace(tmp, self._file(index))
+
+    def episode(self, index: int) -> Episode:
+        with np.load(self._file(index), allow_pickle=False) as archive:
+            return Episode(**{name: archive[name] for name in archive.files})
+
+    def __len__(self) -> int:
+        return len(self.done())
+
+    def length(self, index: int) -> int:
+        if index not in self._lengths:
+            with np.load(self._file(index), allow_pickle=False) as archive:
+                self._lengths[index] = len(archive["actions"])
+        return self._lengths[index]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# Worker processes build their env and policy once, then play episodes by index.
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_start(env: str, n_agents: int, quality: str, options: dict[str, Any]) -> None:
+    built = make_env(env, n_agents, **options)
+    _WORKER.update(env=built, policy=make_policy(quality, built))
+
+
+def _worker_play(dataset_path: str, collection_seed: int, index: int) -> tuple[int, int, float]:
+    episode = rollout_episode(
+        _WORKER["env"], _WORKER["policy"], episode_seed(collection_seed, index)
+    )
+    Staging(Path(dataset_path)).save(index, episode)
+    return index, episode.length, episode.team_return()
+
+
+def _play_episodes(
+    request: CollectRequest, staging: Staging, on_episode: EpisodeCallback | None
+) -> int:
+    """Stage episodes until the request is met; return how many episodes the dataset holds.
+
+    Episodes are started in index order; in steps mode the dataset is the shortest prefix of
+    episodes whose lengths reach `n_steps`, so extra episodes finished by other workers are dropped.
+    """
+    done = set(staging.done())
+    lengths = {i: staging.length(i) for i in done}
+
+    def needed() -> int | None:
+        """How many episodes the dataset holds, once the staged ones decide it (else None)."""
+        if request.n_episodes is not None:
+            return (
+                request.n_episodes if all(i in lengths for i in range(request.n_episodes)) else None
+            )
+        total, index = 0, 0
+        while index in lengths:
+            total += lengths[index]
+            index += 1
+            if total >= request.n_steps:
+                return index
+        return None
+
+    def next_indices() -> Any:
+        index = 0
+        while True:
+            if request.n_episodes is not None and index >= request.n_episodes:
+                return
+            if index not in done:
+                yield index
+            index += 1
+
+    def record(index: int, length: int, team_return: float) -> None:
+        lengths[index] = length
+        if on_episode is not None:
+            on_episode(index, length, team_return)
+
+    todo = next_indices()
+    if request.workers == 1:
+        env = make_env(request.env, request.n_agents, **request.options)
+        policy = make_policy(request.quality, env)
+        try:
+            while needed() is None:
+                index = next(todo)
+                episode = rollout_episode(env, policy, episode_seed(request.seed, index))
+                staging.save(index, episode)
+                record(index, episode.length, episode.team_return())
+        finally:
+            env.close()
+        return needed()
+    with ProcessPoolExecutor(
+        max_workers=request.workers,
+        mp_context=get_context("spawn"),
+        initializer=_worker_start,
+        initargs=(request.env, request.n_agents, request.quality, request.options),
+    ) as pool:
+        in_flight: set = set()
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < 2 * request.workers and needed() is None:
+                index = next(todo, None)
+                if index is None:
+                    exhausted = True
+                    break
+                in_flight.add(pool.submit(_worker_play, str(request.path()), request.seed, index))
+            if not in_flight:
+                break
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(*future.result())
+    return needed()
 
 
 def _git_commit() -> str | None:
@@ -147,90 +353,74 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def _space_dict(space: Any) -> dict[str, Any]:
+def space_dict(space: Any) -> dict[str, Any]:
+    """A JSON-ready description of a gymnasium space."""
     if hasattr(space, "n"):
         return {"type": "Discrete", "n": int(space.n)}
     return {"type": type(space).__name__, "shape": list(space.shape), "dtype": str(space.dtype)}
 
 
-def collect(
-    request: CollectRequest,
-    on_episode: Callable[[int, Episode], None] | None = None,
-) -> Path:
-    """Collect a dataset and write it atomically.
+def env_metadata(env: Any, name: str) -> dict[str, Any]:
+    """The `env` block of dataset metadata: enough to rebuild the env exactly."""
+    spec = get_spec(name)
+    return {
+        "name": name,
+        "pettingzoo_id": spec.pettingzoo_id,
+        "source": spec.source,
+        "kwargs": env.options,
+        "wrappers": list(env.wrappers),
+    }
+
+
+def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) -> Path:
+    """Collect a dataset and write it atomically (see the module docstring).
 
     Args:
         request: what to collect.
-        on_episode: called after each episode with its index and data (for progress displays).
+        on_episode: called after each staged episode with (index, length, team return).
 
     Returns:
         The path of the finished dataset.
 
     Raises:
-        UserError: bad env, agent count, quality or options; neither or both of episodes/steps;
-            an existing dataset without `force`.
+        UserError: bad env, agent count, quality, format or options; neither or both of
+            episodes/steps; an existing dataset without `force`; an interrupted collection without
+            `resume` or `force`.
     """
-    if (request.n_episodes is None) == (request.n_steps is None):
-        raise UserError("give exactly one of --episodes and --steps")
-    if (request.n_episodes or request.n_steps or 0) < 1:
-        raise UserError("--episodes / --steps must be at least 1")
+    request.validate()
     path = request.path()
     if path.exists() and not request.force:
         raise UserError(f"{path} already exists; pass --force to replace it")
     env = make_env(request.env, request.n_agents, **request.options)
-    policy = make_policy(request.quality, env)
-    writer = HDF5Writer(path)
-    returns: list[float] = []
-    seeds: list[int] = []
-    keys: set[bytes] = set()
-    n_transitions = 0
-    try:
-        while (
-            len(seeds) < request.n_episodes
-            if request.n_episodes is not None
-            else n_transitions < request.n_steps
-        ):
-            seed = episode_seed(request.seed, len(seeds))
-            episode = rollout_episode(env, policy, seed)
-            writer.append(episode.arrays(), episode.length)
-            seeds.append(seed)
-            returns.append(episode.team_return())
-            keys.update(transition_keys(episode))
-            n_transitions += episode.length
-            if on_episode is not None:
-                on_episode(len(seeds) - 1, episode)
-        agent = env.possible_agents[0]
-        spec = get_spec(request.env)
-        metadata = {
+    policy = make_policy(request.quality, env)  # fails early on an unknown quality
+    staging = Staging(path)
+    staging.start(request.identity(), resume=request.resume, force=request.force)
+    n_episodes = _play_episodes(request, staging, on_episode)
+    source = EpisodeStats(staging, n_episodes)
+    agent = env.possible_agents[0]
+
+    def metadata() -> dict[str, Any]:
+        return {
             "format_version": FORMAT_VERSION,
             "dataset_id": str(request.dataset_id),
             "version": request.version,
-            "env": {
-                "name": request.env,
-                "pettingzoo_id": spec.pettingzoo_id,
-                "source": spec.source,
-                "kwargs": {**spec.options, **request.options},
-                "wrappers": ["TeamEnv"],
-            },
+            "env": env_metadata(env, request.env),
             "packages": package_versions(),
             "n_agents": request.n_agents,
             "agent_ids": list(env.possible_agents),
-            "observation_space": _space_dict(env.observation_space(agent)),
-            "action_space": _space_dict(env.action_space(agent)),
-            "state_space": None if env.state_space is None else _space_dict(env.state_space),
+            "observation_space": space_dict(env.observation_space(agent)),
+            "action_space": space_dict(env.action_space(agent)),
+            "state_space": None if env.state_space is None else space_dict(env.state_space),
             "policy": policy.spec(),
             "quality": {"name": request.quality},
             "seed": request.seed,
-            "episode_seeds": seeds,
-            "totals": {"episodes": len(seeds), "steps": n_transitions},
-            "stats": return_stats(returns),
-            "coverage": len(keys) / max(1, n_transitions),
+            "episode_seeds": [episode_seed(request.seed, i) for i in range(n_episodes)],
+            **source.summary(),
             "reference_scores": None,
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
-        return writer.finalize(metadata)
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        env.close()
+
+    write_dataset(path, request.fmt, source, metadata)
+    staging.remove()
+    env.close()
+    return path

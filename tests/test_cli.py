@@ -66,16 +66,86 @@ def test_envs_table() -> None:
     assert "pistonball" not in result.output
 
 
-def test_collect_then_info(data_home: Path) -> None:
-    args = ["collect", "--env", "pursuit", "--agents", "2", "--episodes", "2"]
-    result = CliRunner().invoke(datagen, [*args, "--option", "max_cycles=30"])
+def _run(cli, args: list[str], **kwargs):
+    return CliRunner().invoke(cli, args, **kwargs)
+
+
+COLLECT = ["collect", "--env", "pursuit", "--agents", "2", "--option", "max_cycles=30"]
+
+
+def test_dataset_commands_end_to_end(data_home: Path) -> None:
+    result = _run(datagen, [*COLLECT, "--episodes", "2", "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert "pursuit-n2-random-v1" in result.output
     path = data_home / "pursuit" / "n2" / "random-v1.h5"
-    info = CliRunner().invoke(datagen, ["info", str(path), "--json"])
+
+    info = _run(datagen, ["info", "pursuit-n2-random-v1", "--json"])
     metadata = json.loads(info.stdout)
     assert metadata["totals"] == {"episodes": 2, "steps": 60}
     assert len(metadata["content_checksum"]) == 64
+
+    listed = json.loads(_run(datagen, ["list", "--json"]).stdout)
+    assert [(r["dataset_id"], r["episodes"], r["format"]) for r in listed] == [
+        ("pursuit-n2-random-v1", 2, "hdf5")
+    ]
+    assert "pursuit-n2-random-v1" in _run(datagen, ["list"]).output
+
+    verified = _run(datagen, ["verify", "pursuit-n2-random-v1"])
+    assert verified.exit_code == 0
+    assert f"content_checksum {metadata['content_checksum']}" in verified.output
+
+    converted = _run(datagen, ["convert", "pursuit-n2-random-v1", "--format", "zarr"])
+    assert converted.exit_code == 0, converted.output
+    assert metadata["content_checksum"] in converted.output
+    assert path.with_suffix(".zarr").is_dir()
+
+    second = _run(
+        datagen,
+        [
+            *COLLECT,
+            "--episodes",
+            "3",
+            "--seed",
+            "1",
+            "--quality",
+            "random",
+            "--out",
+            str(data_home / "pursuit" / "n2" / "random-v2.h5"),
+        ],
+    )
+    assert second.exit_code == 0, second.output
+    combined = _run(
+        datagen,
+        ["combine", str(path), "pursuit-n2-random-v2", "--into", "pursuit-n2-both-v1"],
+    )
+    assert combined.exit_code == 0, combined.output
+    both = json.loads(_run(datagen, ["info", "pursuit-n2-both-v1", "--json"]).stdout)
+    assert both["totals"] == {"episodes": 5, "steps": 150}
+
+    declined = _run(datagen, ["delete", "pursuit-n2-both-v1"], input="n\n")
+    assert declined.exit_code == 1 and (data_home / "pursuit" / "n2" / "both-v1.h5").exists()
+    deleted = _run(datagen, ["delete", "pursuit-n2-both-v1", "--yes"])
+    assert deleted.exit_code == 0
+    assert not (data_home / "pursuit" / "n2" / "both-v1.h5").exists()
+
+
+def test_verify_exits_1_naming_the_array(data_home: Path) -> None:
+    import h5py
+
+    assert _run(datagen, [*COLLECT, "--episodes", "1"]).exit_code == 0
+    path = data_home / "pursuit" / "n2" / "random-v1.h5"
+    with h5py.File(path, "r+") as handle:
+        handle["actions"][0, 0] = (handle["actions"][0, 0] + 1) % 5
+    result = _run(datagen, ["verify", str(path)])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"FAILED {path}: array 'actions' does not match its checksum"
+
+
+def test_collect_zarr_with_steps(data_home: Path) -> None:
+    result = _run(datagen, [*COLLECT, "--steps", "45", "--format", "zarr"])
+    assert result.exit_code == 0, result.output
+    assert (data_home / "pursuit" / "n2" / "random-v1.zarr").is_dir()
+    assert "60" in result.output  # two whole 30-step episodes
 
 
 @pytest.mark.parametrize(
@@ -105,6 +175,12 @@ def test_collect_then_info(data_home: Path) -> None:
             "'two' is not a valid integer",
         ),
         (datagen, ["launch"], "No such command 'launch'"),
+        (datagen, ["info", "pursuit-n2-nothing-v1"], "no local dataset 'pursuit-n2-nothing-v1'"),
+        (datagen, ["info", "garbage"], "'garbage' is not a dataset id"),
+        (datagen, ["verify", "/nonexistent/x.h5"], "/nonexistent/x.h5: no such dataset"),
+        (datagen, [*COLLECT, "--episodes", "1", "--format", "csv"], "unknown format 'csv'"),
+        (datagen, [*COLLECT, "--episodes", "1", "--workers", "0"], "--workers must be at least 1"),
+        (datagen, [*COLLECT], "give exactly one of --episodes and --steps"),
         (bench, ["perf", "envs", "--env", "tetris"], "unknown env 'tetris'"),
     ],
 )

@@ -8,7 +8,7 @@ indexed by step have T rows. See docs/dataset-format.md for the full contract.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -81,28 +81,44 @@ def canonical(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def array_sha256(
-    name: str, shape: tuple[int, ...], dtype: np.dtype, blocks: Iterator[np.ndarray]
-) -> str:
-    """sha256 of one array: its name, dtype and shape, then its bytes block by block (axis 0)."""
-    digest = hashlib.sha256(f"{name}|{np.dtype(dtype).str}|{tuple(shape)}".encode())
+class ArrayHasher:
+    """sha256 of one array, fed block by block along axis 0.
+
+    The checksum is sha256 of `name|dtype|shape|<sha256 of the bytes>`, so it can be computed while
+    streaming, before the final shape is known, and checked again by reading in any block size.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.data = hashlib.sha256()
+        self.dtype: np.dtype | None = None
+        self.rows = 0
+        self.row_shape: tuple[int, ...] = ()
+
+    def update(self, block: np.ndarray) -> None:
+        block = canonical(block)
+        self.dtype, self.row_shape = block.dtype, block.shape[1:]
+        self.rows += len(block)
+        self.data.update(block.tobytes())
+
+    def hexdigest(self) -> str:
+        shape = (self.rows, *self.row_shape)
+        header = f"{self.name}|{np.dtype(self.dtype).str}|{shape}|{self.data.hexdigest()}"
+        return hashlib.sha256(header.encode()).hexdigest()
+
+
+def array_checksum(name: str, blocks: Iterator[np.ndarray]) -> str:
+    """The `ArrayHasher` checksum of an array given as blocks along axis 0."""
+    hasher = ArrayHasher(name)
     for block in blocks:
-        digest.update(canonical(block).tobytes())
-    return digest.hexdigest()
+        hasher.update(block)
+    return hasher.hexdigest()
 
 
 def content_checksum(array_checksums: dict[str, str]) -> str:
     """One sha256 over every array's checksum, in name order (metadata is not part of it)."""
     lines = "\n".join(f"{name}:{array_checksums[name]}" for name in sorted(array_checksums))
     return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def row_blocks(
-    read: Callable[[int, int], np.ndarray], n_rows: int, block_rows: int
-) -> Iterator[np.ndarray]:
-    """Read rows [0, n_rows) in blocks of `block_rows` through `read(start, stop)`."""
-    for start in range(0, n_rows, block_rows):
-        yield read(start, min(start + block_rows, n_rows))
 
 
 def return_stats(returns: list[float]) -> dict[str, Any]:

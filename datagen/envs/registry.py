@@ -43,7 +43,7 @@ class EnvSpec:
         ladder: the default agent counts of transfer experiments, smallest first.
         default_n: the agent count used when describing the env.
         options: every option a user may set, with its default.
-        builder: `builder(n_agents, options) -> (ParallelEnv, action_table or None)`.
+        builder: `builder(n_agents, options) -> BuiltEnv`.
         notes: one line on what is special (agent split, preprocessing, action set).
     """
 
@@ -55,7 +55,7 @@ class EnvSpec:
     ladder: tuple[int, ...]
     default_n: int
     options: dict[str, Any]
-    builder: Callable[[int, dict[str, Any]], tuple[ParallelEnv, np.ndarray | None]]
+    builder: Callable[[int, dict[str, Any]], BuiltEnv]
     notes: str = ""
 
 
@@ -68,6 +68,16 @@ def _pettingzoo_parallel(env_id: str, **kwargs: Any) -> ParallelEnv:
         return pettingzoo.make("parallel", env_id, **kwargs)
 
 
+@dataclass(frozen=True)
+class BuiltEnv:
+    """What a builder returns: the env, its discrete action table (or None) and the preprocessing
+    wrappers applied, outermost last, as recorded in dataset metadata."""
+
+    env: ParallelEnv
+    action_table: np.ndarray | None = None
+    wrappers: tuple[str, ...] = ()
+
+
 def _image_pipeline(
     env: ParallelEnv,
     *,
@@ -76,7 +86,7 @@ def _image_pipeline(
     frame_stack: int,
     frame_skip: int = 1,
     sticky_prob: float = 0.0,
-) -> ParallelEnv:
+) -> BuiltEnv:
     """The seed's pixel preprocessing: sticky actions, frame skip, grayscale, resize, frame stack.
 
     `obs_size=0` keeps the native resolution. Observations come out (H, W, C) uint8, with C = 1 or
@@ -84,18 +94,24 @@ def _image_pipeline(
     """
     import supersuit
 
+    applied = []
     if sticky_prob > 0:
         env = supersuit.sticky_actions_v0(env, repeat_action_probability=sticky_prob)
+        applied.append(f"supersuit.sticky_actions_v0(repeat_action_probability={sticky_prob})")
     if frame_skip > 1:
         env = supersuit.frame_skip_v0(env, frame_skip)
+        applied.append(f"supersuit.frame_skip_v0({frame_skip})")
     if grayscale:
         env = supersuit.color_reduction_v0(env, mode="full")
+        applied.append("supersuit.color_reduction_v0(mode='full')")
     if obs_size:
         env = supersuit.resize_v1(env, obs_size, obs_size)
+        applied.append(f"supersuit.resize_v1({obs_size}, {obs_size})")
     # frame_stack_v1 also gives grayscale frames their channel axis: (H, W) -> (H, W, k).
     if grayscale or frame_stack > 1:
         env = supersuit.frame_stack_v1(env, frame_stack)
-    return env
+        applied.append(f"supersuit.frame_stack_v1({frame_stack})")
+    return BuiltEnv(env, wrappers=tuple(applied))
 
 
 def _split_options(options: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -105,14 +121,14 @@ def _split_options(options: dict[str, Any], names: tuple[str, ...]) -> dict[str,
 IMAGE_OPTIONS = ("obs_size", "grayscale", "frame_stack")
 
 
-def _build_pursuit(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
-    return _pettingzoo_parallel("sisl/pursuit-v5", n_pursuers=n, **options), None
+def _build_pursuit(n: int, options: dict[str, Any]) -> BuiltEnv:
+    return BuiltEnv(_pettingzoo_parallel("sisl/pursuit-v5", n_pursuers=n, **options))
 
 
-def _build_pistonball(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
+def _build_pistonball(n: int, options: dict[str, Any]) -> BuiltEnv:
     image = _split_options(options, IMAGE_OPTIONS)
     env = _pettingzoo_parallel("butterfly/pistonball-v6", n_pistons=n, continuous=False, **options)
-    return _image_pipeline(env, **image), None
+    return _image_pipeline(env, **image)
 
 
 def kaz_split(n: int, num_archers: int | None, num_knights: int | None) -> tuple[int, int]:
@@ -141,7 +157,7 @@ def kaz_split(n: int, num_archers: int | None, num_knights: int | None) -> tuple
     return num_archers, num_knights
 
 
-def _build_kaz(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
+def _build_kaz(n: int, options: dict[str, Any]) -> BuiltEnv:
     archers, knights = kaz_split(n, options.pop("num_archers"), options.pop("num_knights"))
     env = _pettingzoo_parallel(
         "butterfly/knights_archers_zombies-v11",
@@ -150,7 +166,7 @@ def _build_kaz(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
         obs_method="vector",
         **options,
     )
-    return env, None
+    return BuiltEnv(env)
 
 
 def multiwalker_action_table(torque_levels: int) -> np.ndarray:
@@ -169,17 +185,18 @@ def multiwalker_action_table(torque_levels: int) -> np.ndarray:
     return np.array(list(itertools.product(levels, repeat=4)), dtype=np.float32)
 
 
-def _build_multiwalker(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, np.ndarray]:
-    table = multiwalker_action_table(options.pop("torque_levels"))
-    return _pettingzoo_parallel("sisl/multiwalker-v9", n_walkers=n, **options), table
+def _build_multiwalker(n: int, options: dict[str, Any]) -> BuiltEnv:
+    levels = options.pop("torque_levels")
+    env = _pettingzoo_parallel("sisl/multiwalker-v9", n_walkers=n, **options)
+    return BuiltEnv(env, multiwalker_action_table(levels), (f"discrete torques ({levels} levels)",))
 
 
-def _build_waterworld(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
-    return WaterworldEnv(n_pursuers=n, **options), None
+def _build_waterworld(n: int, options: dict[str, Any]) -> BuiltEnv:
+    return BuiltEnv(WaterworldEnv(n_pursuers=n, **options))
 
 
-def _build_prison(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
-    return PrisonEnv(n_prisoners=n, **options), None
+def _build_prison(n: int, options: dict[str, Any]) -> BuiltEnv:
+    return BuiltEnv(PrisonEnv(n_prisoners=n, **options))
 
 
 def ale_rom_directory() -> str:
@@ -197,7 +214,7 @@ def ale_rom_directory() -> str:
     return os.path.dirname(ale_py.__file__)
 
 
-def _build_space_invaders(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
+def _build_space_invaders(n: int, options: dict[str, Any]) -> BuiltEnv:
     image = _split_options(options, IMAGE_OPTIONS + ("frame_skip", "sticky_prob"))
     max_cycles = options.pop("max_cycles")
     rom_dir = ale_rom_directory()
@@ -219,14 +236,18 @@ def _build_space_invaders(n: int, options: dict[str, Any]) -> tuple[ParallelEnv,
             max_episode_steps=max_cycles,
         )
         env = GymnasiumParallelEnv(single, agent_id="first_0", name="space_invaders_single")
-    return _image_pipeline(env, **image), None
+    built = _image_pipeline(env, **image)
+    if n == 2:
+        return built
+    adapter = "GymnasiumParallelEnv(ALE/SpaceInvaders-v5, frameskip=1, repeat_action_probability=0)"
+    return BuiltEnv(built.env, wrappers=(adapter, *built.wrappers))
 
 
-def _build_cooperative_pong(n: int, options: dict[str, Any]) -> tuple[ParallelEnv, None]:
+def _build_cooperative_pong(n: int, options: dict[str, Any]) -> BuiltEnv:
     image = _split_options(options, IMAGE_OPTIONS)
     # Its observations are renders of the screen: without a render mode it warns at every step.
     env = _pettingzoo_parallel("butterfly/cooperative_pong-v6", render_mode="rgb_array", **options)
-    return _image_pipeline(env, **image), None
+    return _image_pipeline(env, **image)
 
 
 def _constructor_options(env_cls: type, exclude: tuple[str, ...]) -> dict[str, Any]:
@@ -459,9 +480,16 @@ def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: An
     spec = check_request(name, n_agents, options)
     merged = {**spec.options, **options}
     try:
-        env, action_table = spec.builder(int(n_agents), merged)
+        built = spec.builder(int(n_agents), dict(merged))  # builders pop what they consume
     except EnvConfigError:
         raise
     except (TypeError, ValueError, AssertionError) as err:
         raise EnvConfigError(f"{name}: invalid options {options}: {err}") from err
-    return TeamEnv(env, name=name, seed=seed, action_table=action_table)
+    return TeamEnv(
+        built.env,
+        name=name,
+        seed=seed,
+        action_table=built.action_table,
+        wrappers=built.wrappers,
+        options=merged,
+    )

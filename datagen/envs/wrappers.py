@@ -57,6 +57,8 @@ class TeamEnv(ParallelEnv):
         seed: seed used by the first `reset()` called without one.
         action_table: (A, D) array of continuous actions; when given, each agent's action space
             becomes `Discrete(A)`.
+        wrappers: descriptions of the preprocessing wrappers inside, innermost first.
+        options: the options the env was built with.
     """
 
     def __init__(
@@ -66,8 +68,14 @@ class TeamEnv(ParallelEnv):
         name: str,
         seed: int | None = None,
         action_table: np.ndarray | None = None,
+        wrappers: tuple[str, ...] = (),
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.env = env
+        #: Every option the env was built with, defaults included (recorded in datasets).
+        self.options = dict(options or {})
+        #: The preprocessing applied between the underlying env and this wrapper, then this one.
+        self.wrappers = (*wrappers, "TeamEnv")
         self.metadata = {**getattr(env, "metadata", {}), "name": name}
         self.render_mode = getattr(env, "render_mode", None)
         self.possible_agents = list(env.possible_agents)

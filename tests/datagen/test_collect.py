@@ -1,4 +1,5 @@
-"""Collection: deterministic content, replayable episodes, consistent arrays, atomic writes."""
+"""Collection: deterministic content whatever the worker count, replayable episodes, consistent
+arrays, refusal to overwrite, resume rules."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datagen.collect import CollectRequest, collect, episode_seed, rollout_episode
-from datagen.dataset.hdf5 import read_arrays, read_metadata
+from datagen import load_dataset
+from datagen.collect import CollectRequest, Staging, collect, episode_seed, rollout_episode
 from datagen.dataset.ids import DatasetId
 from datagen.envs import make_env
 from datagen.errors import UserError
@@ -17,28 +18,44 @@ from datagen.policies import RandomPolicy
 SMALL = {"max_cycles": 40}
 
 
-def _collect(seed: int = 0, **kwargs) -> Path:
-    request = CollectRequest(
-        "pursuit", 2, "random", n_episodes=3, seed=seed, options=SMALL, **kwargs
-    )
-    return collect(request)
+def _request(**kwargs) -> CollectRequest:
+    base = {"env": "pursuit", "n_agents": 2, "quality": "random", "n_episodes": 3, "options": SMALL}
+    return CollectRequest(**{**base, **kwargs})
+
+
+def _checksum(path: Path) -> str:
+    with load_dataset(path) as dataset:
+        return dataset.metadata["content_checksum"]
 
 
 def test_same_seed_same_checksum_other_seed_other_checksum(tmp_path: Path) -> None:
-    first = read_metadata(_collect(0, out=tmp_path / "a.h5"))
-    again = read_metadata(_collect(0, out=tmp_path / "b.h5"))
-    other = read_metadata(_collect(1, out=tmp_path / "c.h5"))
-    assert first["content_checksum"] == again["content_checksum"]
-    assert first["checksums"] == again["checksums"]
-    assert first["content_checksum"] != other["content_checksum"]
-    assert first["episode_seeds"] != other["episode_seeds"]
+    first = _checksum(collect(_request(seed=0, out=tmp_path / "a.h5")))
+    assert _checksum(collect(_request(seed=0, out=tmp_path / "b.h5"))) == first
+    assert _checksum(collect(_request(seed=1, out=tmp_path / "c.h5"))) != first
+
+
+def test_parallel_workers_give_the_same_content(tmp_path: Path) -> None:
+    one = collect(_request(n_episodes=4, out=tmp_path / "one.h5"))
+    two = collect(_request(n_episodes=4, out=tmp_path / "two.h5", workers=2))
+    assert _checksum(one) == _checksum(two)
+    steps_one = collect(
+        _request(n_episodes=None, n_steps=100, out=tmp_path / "s1.zarr", fmt="zarr")
+    )
+    steps_two = collect(
+        _request(n_episodes=None, n_steps=100, out=tmp_path / "s2.zarr", fmt="zarr", workers=2)
+    )
+    assert _checksum(steps_one) == _checksum(steps_two)
+    with load_dataset(steps_two) as dataset:
+        # 100 steps of 40-step episodes: the shortest prefix reaching 100 is three episodes.
+        assert dataset.metadata["totals"] == {"episodes": 3, "steps": 120}
 
 
 def test_arrays_are_consistent(data_home: Path) -> None:
-    path = _collect()
+    path = collect(_request())
     assert path == data_home / "pursuit" / "n2" / "random-v1.h5"
-    arrays = read_arrays(path)
-    metadata = read_metadata(path)
+    with load_dataset("pursuit-n2-random-v1") as dataset:
+        arrays = dataset.load()
+        metadata = dataset.metadata
     lengths = arrays["episode_lengths"]
     n_steps, n_episodes = int(lengths.sum()), len(lengths)
     assert list(lengths) == [40, 40, 40]
@@ -58,47 +75,78 @@ def test_arrays_are_consistent(data_home: Path) -> None:
     assert 0.0 < metadata["coverage"] <= 1.0
     assert metadata["agent_ids"] == ["pursuer_0", "pursuer_1"]
     assert metadata["env"]["kwargs"]["max_cycles"] == 40
+    assert metadata["env"]["kwargs"]["n_evaders"] == 30, "defaults are recorded too"
+    assert metadata["env"]["wrappers"] == ["TeamEnv"]
+    assert metadata["action_space"] == {"type": "Discrete", "n": 5}
+    assert metadata["policy"]["labels"] == ["random"]
 
 
 def test_any_episode_replays_from_metadata() -> None:
-    path = _collect(seed=5)
-    metadata = read_metadata(path)
-    arrays = read_arrays(path)
+    path = collect(_request(seed=5))
+    with load_dataset(path) as dataset:
+        metadata = dataset.metadata
+        stored = dataset.episode(1)
     assert metadata["episode_seeds"][1] == episode_seed(5, 1)
-    env = make_env(metadata["env"]["name"], metadata["n_agents"], **SMALL)
+    env = make_env(metadata["env"]["name"], metadata["n_agents"], **metadata["env"]["kwargs"])
     replay = rollout_episode(env, RandomPolicy(5), metadata["episode_seeds"][1])
-    start = int(arrays["episode_lengths"][0])
-    np.testing.assert_array_equal(replay.actions, arrays["actions"][start : start + 40])
-    np.testing.assert_array_equal(
-        replay.observations, arrays["observations"][start + 1 : start + 1 + 41]
-    )
+    for name, values in replay.arrays().items():
+        np.testing.assert_array_equal(values, getattr(stored, name), err_msg=name)
 
 
-def test_refuses_to_overwrite_and_keeps_the_old_dataset_when_a_rewrite_fails(
-    data_home: Path,
-) -> None:
-    path = _collect()
-    before = read_metadata(path)["content_checksum"]
+def test_refuses_to_overwrite_and_keeps_the_old_dataset_when_a_rewrite_fails() -> None:
+    path = collect(_request())
+    before = _checksum(path)
     with pytest.raises(UserError, match="already exists; pass --force"):
-        _collect()
+        collect(_request())
 
-    def explode(index: int, episode) -> None:
+    def explode(index: int, length: int, team_return: float) -> None:
         if index == 1:
             raise RuntimeError("killed mid-collection")
 
-    request = CollectRequest(
-        "pursuit", 2, "random", n_episodes=3, seed=9, options=SMALL, force=True
-    )
     with pytest.raises(RuntimeError, match="killed mid-collection"):
-        collect(request, on_episode=explode)
-    assert read_metadata(path)["content_checksum"] == before
-    assert not list(path.parent.glob("*.partial"))
+        collect(_request(seed=9, force=True), on_episode=explode)
+    assert _checksum(path) == before
+    # The interrupted re-collection is staged: a rerun must neither mix nor silently discard it.
+    staged = Staging(path).done()
+    assert staged == [0, 1]
+    with pytest.raises(UserError, match="cannot resume .* other arguments"):
+        collect(_request(seed=10, force=True, resume=True))
+    collect(_request(seed=9, force=True, resume=True))
+    assert _checksum(path) == _checksum(collect(_request(seed=9, out=path.with_name("u.h5"))))
 
 
-def test_steps_mode_collects_whole_episodes() -> None:
-    request = CollectRequest("pursuit", 2, "random", n_steps=50, options=SMALL)
-    metadata = read_metadata(collect(request))
-    assert metadata["totals"] == {"episodes": 2, "steps": 80}
+def test_an_interrupted_collection_needs_resume_or_force(tmp_path: Path) -> None:
+    target = tmp_path / "t.h5"
+
+    def explode(index: int, length: int, team_return: float) -> None:
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        collect(_request(out=target), on_episode=explode)
+    with pytest.raises(UserError, match="interrupted collection exists .* --resume .* --force"):
+        collect(_request(out=target))
+    collect(_request(out=target, force=True))
+    assert target.exists()
+
+
+def test_resume_after_an_exception_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    target = tmp_path / "resumed.h5"
+
+    def explode(index: int, length: int, team_return: float) -> None:
+        if index == 2:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        collect(_request(n_episodes=5, out=target), on_episode=explode)
+    assert not target.exists()
+    assert Staging(target).done() == [0, 1, 2]
+    seen = []
+    collect(
+        _request(n_episodes=5, out=target, resume=True), on_episode=lambda i, *_: seen.append(i)
+    )
+    assert seen == [3, 4], "staged episodes are not played again"
+    assert _checksum(target) == _checksum(collect(_request(n_episodes=5, out=tmp_path / "u.h5")))
+    assert not Staging(target).root.exists(), "staging is removed once the dataset is written"
 
 
 @pytest.mark.parametrize(
@@ -107,12 +155,15 @@ def test_steps_mode_collects_whole_episodes() -> None:
         ({"n_episodes": None}, "exactly one of --episodes and --steps"),
         ({"n_episodes": 0}, "at least 1"),
         ({"quality": "legendary"}, "unknown quality 'legendary'; valid qualities: random"),
+        ({"workers": 0}, "--workers must be at least 1"),
+        ({"fmt": "parquet"}, "unknown format 'parquet'; valid formats: hdf5, zarr"),
+        ({"fmt": "zarr", "out": Path("x.h5")}, "must end in .zarr"),
+        ({"env": "pursuit", "n_agents": 99}, "pursuit supports 1 to 64 agents, got 99"),
     ],
 )
 def test_bad_requests(kwargs: dict, message: str) -> None:
-    base = {"env": "pursuit", "n_agents": 2, "quality": "random", "n_episodes": 1}
     with pytest.raises(UserError, match=message):
-        collect(CollectRequest(**{**base, **kwargs}))
+        collect(_request(**kwargs))
 
 
 def test_dataset_ids_round_trip_and_reject_garbage(data_home: Path) -> None:
