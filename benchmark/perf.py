@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,12 +43,14 @@ class EnvThroughput:
         return asdict(self)
 
 
-def random_rollout_speed(name: str, n_agents: int, n_steps: int, seed: int = 0) -> EnvThroughput:
+def random_rollout_speed(
+    name: str, n_agents: int, n_steps: int, seed: int = 0, **options: Any
+) -> EnvThroughput:
     """Step env `name` with uniformly random actions for `n_steps` parallel steps.
 
     Actions come from one seeded generator; episodes that end are reset (and the reset is timed).
     """
-    env = make_env(name, n_agents, seed=seed)
+    env = make_env(name, n_agents, seed=seed, **options)
     rng = np.random.default_rng(seed)
     n_actions = {agent: env.action_space(agent).n for agent in env.possible_agents}
     env.reset()
@@ -93,3 +97,114 @@ def measure_envs(
             for r in per_env
         ]
     return results
+
+
+@dataclass(frozen=True)
+class DatasetPerf:
+    """Collection and loading speed of one dataset, measured in one run.
+
+    Attributes:
+        env: env name.
+        n_agents: team size.
+        steps: env steps in the dataset.
+        raw_steps_per_s: random rollout without recording (`random_rollout_speed`).
+        collect_steps_per_s: `collect` with one worker, staging and final write included.
+        collect2_steps_per_s: `collect` with two workers.
+        uncompressed_mb: bytes of all arrays in RAM.
+        load_mb_per_s: {format: MB/s} loading every array whole, checksums checked.
+        size_mb: {format: MB} on disk.
+    """
+
+    env: str
+    n_agents: int
+    steps: int
+    raw_steps_per_s: float
+    collect_steps_per_s: float
+    collect2_steps_per_s: float
+    uncompressed_mb: float
+    load_mb_per_s: dict[str, float]
+    size_mb: dict[str, float]
+
+    @property
+    def collect_vs_raw(self) -> float:
+        return self.collect_steps_per_s / self.raw_steps_per_s
+
+    @property
+    def workers2_vs_1(self) -> float:
+        return self.collect2_steps_per_s / self.collect_steps_per_s
+
+    def as_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "collect_vs_raw": self.collect_vs_raw,
+            "workers2_vs_1": self.workers2_vs_1,
+        }
+
+
+def measure_datasets(
+    name: str,
+    n_agents: int,
+    n_episodes: int,
+    workdir: Path,
+    seed: int = 0,
+    repeats: int = 2,
+    options: dict | None = None,
+) -> DatasetPerf:
+    """Time a random-behaviour collection against raw rollouts of the same steps, two workers
+    against one, and whole loads of the result from both backends.
+
+    Raw rollouts and collections alternate `repeats` times and the fastest of each is kept, so a
+    burst of load from another process on a shared machine skews neither side of a ratio.
+    """
+    from datagen.collect import CollectRequest, collect
+    from datagen.dataset import Dataset
+    from datagen.dataset.ops import convert, size_on_disk
+
+    def timed_collect(workers: int, out: Path) -> tuple[float, int]:
+        request = CollectRequest(
+            name,
+            n_agents,
+            "random",
+            n_episodes=n_episodes,
+            seed=seed,
+            out=out,
+            workers=workers,
+            options=options or {},
+            force=True,
+        )
+        start = time.perf_counter()
+        collect(request)
+        seconds = time.perf_counter() - start
+        with Dataset(out) as dataset:
+            return seconds, dataset.n_steps
+
+    one_s, two_s, raw_per_s = float("inf"), float("inf"), 0.0
+    for _ in range(repeats):
+        seconds, steps = timed_collect(1, workdir / "w1.h5")
+        one_s = min(one_s, seconds)
+        raw = random_rollout_speed(name, n_agents, steps, seed, **(options or {}))
+        raw_per_s = max(raw_per_s, raw.env_steps_per_s)
+        two_s = min(two_s, timed_collect(2, workdir / "w2.h5")[0])
+    zarr_path = convert(workdir / "w1.h5", "zarr", workdir / "w1.zarr", force=True)
+    load, size = {}, {}
+    for fmt, path in (("hdf5", workdir / "w1.h5"), ("zarr", zarr_path)):
+        best = float("inf")
+        for _ in range(repeats):
+            with Dataset(path) as dataset:
+                start = time.perf_counter()
+                arrays = dataset.load(verify=True)
+                best = min(best, time.perf_counter() - start)
+        nbytes = sum(a.nbytes for a in arrays.values())
+        load[fmt] = nbytes / 1e6 / best
+        size[fmt] = size_on_disk(path) / 1e6
+    return DatasetPerf(
+        env=name,
+        n_agents=n_agents,
+        steps=steps,
+        raw_steps_per_s=raw_per_s,
+        collect_steps_per_s=steps / one_s,
+        collect2_steps_per_s=steps / two_s,
+        uncompressed_mb=nbytes / 1e6,
+        load_mb_per_s=load,
+        size_mb=size,
+    )

@@ -263,23 +263,9 @@ def list_command(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"Local datasets in {data_home()}")
-    for column in (
-        "id",
-        "env",
-        "n",
-        "quality",
-        "format",
-        "episodes",
-        "steps",
-        "mean return",
-        "size",
-    ):
-        table.add_column(
-            column,
-            justify="right"
-            if column in ("n", "episodes", "steps", "mean return", "size")
-            else "left",
-        )
+    numeric = ("n", "episodes", "steps", "mean return", "size", "in RAM")
+    for column in ("id", "env", "quality", "format", *numeric):
+        table.add_column(column, justify="right" if column in numeric else "left")
     for row in rows:
         if row.get("error"):
             table.add_row(f"[red]{row['path']}[/red]", f"[red]{row['error']}[/red]")
@@ -287,13 +273,14 @@ def list_command(as_json: bool) -> None:
         table.add_row(
             row["dataset_id"],
             row["env"],
-            str(row["n_agents"]),
             row["quality"],
             row["format"],
+            str(row["n_agents"]),
             str(row["episodes"]),
             str(row["steps"]),
             f"{row['mean_return']:.2f}",
             f"{row['size_bytes'] / 1e6:.2f} MB",
+            f"{row['uncompressed_bytes'] / 1e6:.1f} MB",
         )
     make_console().print(table)
 

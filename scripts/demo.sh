@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The main job, end to end, as far as the project goes today:
-# the environment suite, then a small real pursuit dataset collected and summarised.
+# The main job, end to end, as far as the project goes today: the environment suite, then a small
+# real pursuit dataset collected in parallel, verified, converted to Zarr and read back.
 set -euo pipefail
 bin=.venv/bin
 
 echo "== The environment suite"
 $bin/marl-datagen envs
 
-echo "== Collect a small random-behaviour pursuit dataset (4 pursuers, 3 episodes)"
-$bin/marl-datagen collect --env pursuit --agents 4 --quality random --episodes 3 --seed 0 --force
+echo "== Collect a random-behaviour pursuit dataset (4 pursuers, 4 episodes, 2 workers)"
+$bin/marl-datagen collect --env pursuit --agents 4 --quality random --episodes 4 --seed 0 \
+  --workers 2 --force
 
-echo "== Read it back"
-$bin/marl-datagen info "${MARL_DATA_HOME}/pursuit/n4/random-v1.h5"
+echo "== Verify every checksum, convert to Zarr (same content checksum), list"
+$bin/marl-datagen verify pursuit-n4-random-v1
+$bin/marl-datagen convert pursuit-n4-random-v1 --format zarr --force
+$bin/marl-datagen list

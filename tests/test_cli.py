@@ -209,6 +209,22 @@ def test_perf_envs_reports_ratios() -> None:
     assert all(r["env_steps"] == 40 and r["seconds"] > 0 for r in records)
 
 
+def test_perf_datasets_reports_consistent_ratios() -> None:
+    args = ["perf", "datasets", "--env", "prison", "--agents", "2", "--episodes", "2"]
+    result = _run(bench, [*args, "--repeats", "1", "--option", "max_cycles=40", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["steps"] == 80
+    assert record["collect_vs_raw"] == pytest.approx(
+        record["collect_steps_per_s"] / record["raw_steps_per_s"]
+    )
+    assert record["workers2_vs_1"] == pytest.approx(
+        record["collect2_steps_per_s"] / record["collect_steps_per_s"]
+    )
+    assert set(record["load_mb_per_s"]) == {"hdf5", "zarr"}
+    assert all(v > 0 for v in record["load_mb_per_s"].values())
+
+
 def test_help_teaches() -> None:
     result = CliRunner().invoke(datagen, ["collect", "--help"])
     assert result.exit_code == 0

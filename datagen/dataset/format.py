@@ -99,7 +99,8 @@ class ArrayHasher:
         block = canonical(block)
         self.dtype, self.row_shape = block.dtype, block.shape[1:]
         self.rows += len(block)
-        self.data.update(block.tobytes())
+        if block.size:
+            self.data.update(memoryview(block).cast("B"))  # no copy of the bytes
 
     def hexdigest(self) -> str:
         shape = (self.rows, *self.row_shape)

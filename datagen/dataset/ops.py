@@ -48,6 +48,7 @@ def list_local(root: Path | None = None) -> list[dict[str, Any]]:
                         "steps": meta["totals"]["steps"],
                         "mean_return": meta["stats"]["mean"],
                         "size_bytes": size_on_disk(path),
+                        "uncompressed_bytes": dataset.nbytes,
                         "path": str(path),
                     }
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,15 @@ class Dataset:
     def array_names(self) -> list[str]:
         return sorted(self.metadata["checksums"])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every array once loaded into RAM (uncompressed)."""
+        return sum(
+            int(np.prod(self._reader.shape(name), dtype=np.int64))
+            * self._reader.dtype(name).itemsize
+            for name in self.array_names
+        )
+
     def __len__(self) -> int:
         return len(self.episode_lengths)
 
@@ -211,17 +221,24 @@ class Dataset:
         Raises:
             UserError: when an array does not match its checksum.
         """
-        out = {}
-        for name in names or self.array_names:
-            if name not in self._cache:
+        wanted = names or self.array_names
+        missing = [name for name in wanted if name not in self._cache]
+        # Hashing releases the GIL: check each array in a thread while the next one is read.
+        with ThreadPoolExecutor(max_workers=1) as hasher:
+            pending = []
+            for name in missing:
                 values = self.read(name)
                 if verify:
-                    actual = array_checksum(name, iter([values]))
-                    if actual != self.metadata["checksums"][name]:
-                        raise UserError(f"{self.path}: array {name!r} does not match its checksum")
+                    pending.append(
+                        (name, values, hasher.submit(array_checksum, name, iter([values])))
+                    )
+                else:
+                    self._cache[name] = values
+            for name, values, checksum in pending:
+                if checksum.result() != self.metadata["checksums"][name]:
+                    raise UserError(f"{self.path}: array {name!r} does not match its checksum")
                 self._cache[name] = values
-            out[name] = self._cache[name]
-        return out
+        return {name: self._cache[name] for name in wanted}
 
     def to_torch(self, names: list[str] | None = None, verify: bool = True) -> dict[str, Any]:
         """`load` as torch tensors (sharing memory with the numpy arrays)."""
