@@ -131,22 +131,27 @@ class ZarrWriter:
         import zarr
 
         self.group = zarr.open_group(str(path), mode="w", zarr_format=3)
+        # Handles from create_array: write_empty_chunks is a runtime setting, not stored.
+        self.arrays: dict[str, Any] = {}
 
     def create(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         from zarr.codecs import Crc32cCodec, ZstdCodec
 
         rows = min(max(1, shape[0]), chunk_rows(shape[1:], dtype))
-        self.group.create_array(
+        self.arrays[name] = self.group.create_array(
             name,
             shape=shape,
             dtype=dtype,
             chunks=(rows, *shape[1:]),
             compressors=[ZstdCodec(level=ZSTD_LEVEL), Crc32cCodec()],
             fill_value=0,
+            # Every chunk gets a file, even an all-zero one, so that a missing file means a
+            # damaged store (zarr itself would read it silently as zeros).
+            config={"write_empty_chunks": True},
         )
 
     def write(self, name: str, start: int, values: np.ndarray) -> None:
-        self.group[name][start : start + len(values)] = values
+        self.arrays[name][start : start + len(values)] = values
 
     def set_metadata(self, metadata: dict[str, Any]) -> None:
         self.group.attrs["metadata"] = metadata
@@ -180,7 +185,22 @@ class ZarrReader:
     def dtype(self, name: str) -> np.dtype:
         return np.dtype(self.group[name].dtype)
 
+    def _check_chunks(self, name: str, start: int | None, stop: int | None) -> None:
+        array = self.group[name]
+        rows_per_chunk = array.chunks[0]
+        first, last = slice(start, stop).indices(array.shape[0])[:2]
+        if last <= first:
+            return
+        # Chunks span whole rows, so every chunk key is c/<i>/0/.../0.
+        tail = ["0"] * (array.ndim - 1)
+        for index in range(first // rows_per_chunk, (last - 1) // rows_per_chunk + 1):
+            if not self.path.joinpath(name, "c", str(index), *tail).is_file():
+                raise UserError(
+                    f"{self.path}: array {name!r} is missing chunk {index} (damaged store)"
+                )
+
     def read(self, name: str, start: int | None = None, stop: int | None = None) -> np.ndarray:
+        self._check_chunks(name, start, stop)
         try:
             return np.asarray(self.group[name][start:stop])
         except Exception as err:

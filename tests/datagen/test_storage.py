@@ -150,6 +150,19 @@ def test_a_flipped_bit_is_an_error_never_silent(pair: tuple[Path, Path]) -> None
         load_dataset(zarr_path).load(["actions"])
 
 
+def test_a_missing_zarr_chunk_is_an_error_not_zeros(pair: tuple[Path, Path]) -> None:
+    _, zarr_path = pair
+    # terminations are all False: zarr alone would not even write this chunk, and would read a
+    # deleted one back as zeros without complaint.
+    chunk = zarr_path / "terminations" / "c" / "0" / "0"
+    assert chunk.is_file()
+    chunk.unlink()
+    with load_dataset(zarr_path) as dataset:
+        with pytest.raises(UserError, match=r"array 'terminations' is missing chunk 0"):
+            dataset.episode(0)
+    assert "missing chunk 0" in verify(zarr_path).problems[0]
+
+
 def test_truncated_foreign_and_unsupported_files_are_named(pair, tmp_path: Path) -> None:
     h5_path, _ = pair
     truncated = tmp_path / "truncated.h5"
