@@ -23,7 +23,7 @@ from datagen.dataset.ids import data_home
 from datagen.dataset.ops import combine, convert, delete, list_local, size_on_disk, verify
 from datagen.envs import EnvConfigError, describe_env, env_names
 from datagen.errors import UserError
-from datagen.policies import QUALITIES
+from datagen.policies.registry import QUALITIES
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -36,63 +36,32 @@ from datagen.dataset.ids import FORMAT_SUFFIXES, DatasetId
 from datagen.dataset.writer import EpisodeStats, write_dataset
 from datagen.envs import check_request, get_spec, make_env
 from datagen.errors import UserError
-from datagen.policies import BehaviourPolicy, make_policy
+from datagen.policies import BehaviourPolicy
+from datagen.policies.registry import make_policy
+from datagen.rollout import episode_seed, play
 
 #: Called after each staged episode with (index, length, team return).
 EpisodeCallback = Callable[[int, int, float], None]
 
 
-def episode_seed(collection_seed: int, episode: int) -> int:
-    """The seed of episode `episode` of a collection (a 31-bit int, valid for every env)."""
-    state = np.random.SeedSequence([collection_seed, episode]).generate_state(1, np.uint32)
-    return int(state[0] >> 1)
-
-
-def _stack(per_agent: dict[str, np.ndarray], agent_ids: list[str]) -> np.ndarray:
-    # Index by possible_agents, never by dict order: the agent axis must not shift.
-    return np.stack([per_agent[agent] for agent in agent_ids])
-
-
 def rollout_episode(env: Any, policy: BehaviourPolicy, seed: int) -> Episode:
-    """Play one episode of `policy` on `env` from `env.reset(seed=seed)`.
+    """Play one episode of `policy` on `env` from `env.reset(seed=seed)` and record it.
 
     Returns:
         The episode, agents on axis 1 in `env.possible_agents` order.
     """
-    rng = np.random.default_rng(seed)
-    agent_ids = list(env.possible_agents)
-    obs, infos = env.reset(seed=seed)
-    has_state = env.state_space is not None
-    observations = [_stack(obs, agent_ids)]
-    alive = [np.array([infos[a]["alive"] for a in agent_ids])]
-    states = [env.state()] if has_state else []
-    actions, rewards, terminations, truncations, probs, labels = [], [], [], [], [], []
-    while env.agents:
-        decision = policy.act(observations[-1], alive[-1], rng)
-        # Dead agents' actions are ignored by the env; they are stored, masked by `alive`.
-        obs, reward, terminated, truncated, infos = env.step(
-            {a: int(decision.actions[i]) for i, a in enumerate(agent_ids)}
-        )
-        observations.append(_stack(obs, agent_ids))
-        alive.append(np.array([infos[a]["alive"] for a in agent_ids]))
-        if has_state:
-            states.append(env.state())
-        actions.append(decision.actions)
-        rewards.append(np.array([reward[a] for a in agent_ids], dtype=np.float32))
-        terminations.append(np.array([terminated[a] for a in agent_ids]))
-        truncations.append(np.array([truncated[a] for a in agent_ids]))
-        probs.append(decision.probs)
-        labels.append(decision.labels)
+    steps = list(play(env, policy, seed, with_state=True))
+    has_state = steps[0].state is not None
     return Episode(
-        observations=np.stack(observations),
-        alive=np.stack(alive),
-        actions=np.stack(actions).astype(np.int64),
-        rewards=np.stack(rewards),
-        terminations=np.stack(terminations),
-        truncations=np.stack(truncations),
-        behaviour_probs=np.stack(probs).astype(np.float32),
-        policy_labels=np.stack(labels).astype(np.int8),
-        state=np.stack(states) if has_state else None,
+        observations=np.stack([steps[0].obs] + [s.next_obs for s in steps]),
+        alive=np.stack([steps[0].alive] + [s.next_alive for s in steps]),
+        actions=np.stack([s.decision.actions for s in steps]).astype(np.int64),
+        rewards=np.stack([s.rewards for s in steps]),
+        terminations=np.stack([s.terminated for s in steps]),
+        truncations=np.stack([s.truncated for s in steps]),
+        behaviour_probs=np.stack([s.decision.probs for s in steps]).astype(np.float32),
+        policy_labels=np.stack([s.decision.labels for s in steps]).astype(np.int8),
+        state=np.stack([steps[0].state] + [s.next_state for s in steps]) if has_state else None,
     )
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from datagen import load_dataset
-from datagen.collect import CollectRequest, Staging, collect, episode_seed, rollout_episode
+from datagen.collect import CollectRequest, Staging, collect, rollout_episode
 from datagen.dataset.ids import DatasetId
 from datagen.envs import make_env
 from datagen.errors import UserError
 from datagen.policies import RandomPolicy
+from datagen.rollout import episode_seed
 
 SMALL = {"max_cycles": 40}
 

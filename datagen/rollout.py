@@ -1,0 +1,98 @@
+"""The one episode loop: a behaviour policy playing an env from a seed.
+
+Collection (which records every array) and evaluation (which only sums rewards) both consume
+`play`, so the two can never disagree on how an episode is played or seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from datagen.policies import BehaviourPolicy, TeamAction
+
+
+def episode_seed(run_seed: int, episode: int) -> int:
+    """The seed of episode `episode` of a run (a 31-bit int, valid for every env).
+
+    Episode e of a run depends only on (run seed, e): not on which process plays it, or when.
+    """
+    state = np.random.SeedSequence([run_seed, episode]).generate_state(1, np.uint32)
+    return int(state[0] >> 1)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of a team, agents on axis 0 in `possible_agents` order.
+
+    Attributes:
+        obs: (N, *obs_shape) observation the policy acted on.
+        alive: (N,) bool, alive in `obs`.
+        decision: the policy's actions, probabilities and labels.
+        next_obs: (N, *obs_shape) observation after the step.
+        next_alive: (N,) bool, alive in `next_obs`.
+        rewards: (N,) float32.
+        terminated: (N,) bool.
+        truncated: (N,) bool.
+        state: global state at `obs`, when asked for and the env has one.
+        next_state: global state at `next_obs`, likewise.
+    """
+
+    obs: np.ndarray
+    alive: np.ndarray
+    decision: TeamAction
+    next_obs: np.ndarray
+    next_alive: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    state: np.ndarray | None = None
+    next_state: np.ndarray | None = None
+
+
+def _team(per_agent: dict[str, Any], agent_ids: list[str], dtype: Any = None) -> np.ndarray:
+    # Index by possible_agents, never by dict order: the agent axis must not shift.
+    return np.array([per_agent[agent] for agent in agent_ids], dtype=dtype)
+
+
+def play(
+    env: Any, policy: BehaviourPolicy, seed: int, with_state: bool = False
+) -> Iterator[Transition]:
+    """Reset `env` with `seed`, then yield every step of `policy` until the episode ends.
+
+    The policy samples from `numpy.random.default_rng(seed)`, so (env, policy, seed) fixes the
+    episode. With `with_state`, each transition carries the global state (when the env has one).
+    """
+    read_state = with_state and env.state_space is not None
+    rng = np.random.default_rng(seed)
+    agent_ids = list(env.possible_agents)
+    obs, infos = env.reset(seed=seed)
+    policy.reset(env, rng)
+    team_obs = np.stack([obs[a] for a in agent_ids])
+    alive = _team({a: infos[a]["alive"] for a in agent_ids}, agent_ids, bool)
+    state = env.state() if read_state else None
+    while env.agents:
+        decision = policy.act(env, team_obs, alive, rng)
+        # Dead agents' actions are ignored by the env; they are still recorded, masked by alive.
+        obs, rewards, terminated, truncated, infos = env.step(
+            {a: int(decision.actions[i]) for i, a in enumerate(agent_ids)}
+        )
+        next_obs = np.stack([obs[a] for a in agent_ids])
+        next_alive = _team({a: infos[a]["alive"] for a in agent_ids}, agent_ids, bool)
+        next_state = env.state() if read_state else None
+        yield Transition(
+            obs=team_obs,
+            alive=alive,
+            decision=decision,
+            next_obs=next_obs,
+            next_alive=next_alive,
+            rewards=_team(rewards, agent_ids, np.float32),
+            terminated=_team(terminated, agent_ids, bool),
+            truncated=_team(truncated, agent_ids, bool),
+            state=state,
+            next_state=next_state,
+        )
+        team_obs, alive, state = next_obs, next_alive, next_state
