@@ -21,9 +21,15 @@ from datagen.dataset import load_dataset, resolve
 from datagen.dataset.backends import BACKENDS
 from datagen.dataset.ids import data_home
 from datagen.dataset.ops import combine, convert, delete, list_local, size_on_disk, verify
-from datagen.envs import EnvConfigError, describe_env, env_names
+from datagen.envs import EnvConfigError, check_request, describe_env, env_names, get_spec
 from datagen.errors import UserError
-from datagen.policies.registry import QUALITIES
+from datagen.policies.reference import (
+    calibrate_medium,
+    measure_reference,
+    write_medium_recipe,
+    write_reference,
+)
+from datagen.policies.registry import DEFAULT_DEGENERATE_MODE, DEGENERATE_MODES, QUALITIES
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,6 +155,17 @@ def _dataset_summary_table(metadata: dict, path: Path) -> Table:
     show_default=True,
     help=f"Behaviour quality: {', '.join(QUALITIES)}.",
 )
+@click.option(
+    "--degenerate-mode",
+    help=f"With --quality degenerate: {', '.join(DEGENERATE_MODES)} "
+    f"(default {DEFAULT_DEGENERATE_MODE}: the env's adversary acts against the team's goal).",
+)
+@click.option(
+    "--saboteur-fraction",
+    default=0.25,
+    show_default=True,
+    help="Share of the team that sabotages in saboteur mode.",
+)
 @click.option("--episodes", "n_episodes", type=int, help="Number of episodes to collect.")
 @click.option("--steps", "n_steps", type=int, help="Collect whole episodes until this many steps.")
 @click.option(
@@ -189,6 +206,8 @@ def collect_command(
     env_name: str,
     n_agents: int,
     quality: str,
+    degenerate_mode: str | None,
+    saboteur_fraction: float,
     n_episodes: int | None,
     n_steps: int | None,
     seed: int,
@@ -205,9 +224,16 @@ def collect_command(
     ends with exactly the content of an uninterrupted run. The dataset appears at its final path
     only once complete.
 
+    Qualities: random (uniform), expert (the env's strongest policy), medium (expert with
+    probability 1 - epsilon, random otherwise; epsilon calibrated by `marl-datagen calibrate`),
+    degenerate (deliberately bad; mode adversarial by default, or collapsed, or saboteur).
+
     \b
     Examples:
-      marl-datagen collect --env pursuit --agents 8 --quality random --episodes 20
+      marl-datagen collect --env pursuit --agents 8 --quality expert --episodes 20
+      marl-datagen collect --env pursuit --agents 8 --quality degenerate --episodes 20
+      marl-datagen collect --env pursuit --agents 8 --quality degenerate \\
+          --degenerate-mode saboteur --saboteur-fraction 0.25 --episodes 20
       marl-datagen collect --env prison --agents 4 --steps 5000 --format zarr --workers 2
     """
     request = CollectRequest(
@@ -223,6 +249,8 @@ def collect_command(
         resume=resume,
         workers=workers,
         options=parse_options(option_pairs),
+        degenerate_mode=degenerate_mode,
+        saboteur_fraction=saboteur_fraction,
     )
     request.validate()
     total = n_episodes if n_episodes is not None else n_steps
@@ -399,6 +427,82 @@ def delete_command(dataset: str, yes: bool) -> None:
         click.confirm(f"Delete {path}?", abort=True)
     delete(path)
     click.echo(f"deleted {path}")
+
+
+def _counts(env_name: str, counts: tuple[int, ...]) -> list[int]:
+    spec = get_spec(env_name)
+    for n in counts:
+        check_request(env_name, n, {})
+    return list(counts) or list(spec.ladder)
+
+
+@main.command("reference")
+@click.option("--env", "env_name", required=True, help="Env of the suite.")
+@click.option(
+    "--agents",
+    "counts",
+    multiple=True,
+    type=int,
+    help="Team size (repeatable; default: every count of the env's ladder).",
+)
+@click.option("--episodes", "n_episodes", default=100, show_default=True, help="Episodes each.")
+@click.option("--seed", default=0, show_default=True, help="Evaluation seed.")
+def reference_command(env_name: str, counts: tuple[int, ...], n_episodes: int, seed: int) -> None:
+    """Measure random and expert team returns and store them in data/reference_scores.json.
+
+    Normalised scores (0 = random, 100 = expert) of datasets and of trained policies are computed
+    against these figures at the same env and team size.
+    """
+    for n_agents in _counts(env_name, counts):
+        with Progress(console=make_console(), transient=True) as progress:
+            task = progress.add_task(f"{env_name} n={n_agents}", total=2 * n_episodes)
+            record = measure_reference(
+                env_name,
+                n_agents,
+                n_episodes,
+                seed,
+                on_episode=lambda quality, i, r, task=task, n=n_agents: progress.update(
+                    task, advance=1, description=f"{env_name} n={n} {quality}"
+                ),
+            )
+        write_reference(env_name, n_agents, record)
+        rand, expert = record["random"], record["expert"]
+        click.echo(
+            f"{env_name} n={n_agents}: random {rand['mean']:.2f} ± {rand['std']:.2f}, "
+            f"expert {expert['mean']:.2f} ± {expert['std']:.2f} ({n_episodes} episodes each)"
+        )
+
+
+@main.command("calibrate")
+@click.option("--env", "env_name", required=True, help="Env of the suite.")
+@click.option(
+    "--agents",
+    "counts",
+    multiple=True,
+    type=int,
+    help="Team size (repeatable; default: every count of the env's ladder).",
+)
+@click.option("--episodes", "n_episodes", default=20, show_default=True, help="Episodes a probe.")
+@click.option("--seed", default=0, show_default=True, help="Evaluation seed.")
+def calibrate_command(env_name: str, counts: tuple[int, ...], n_episodes: int, seed: int) -> None:
+    """Find the medium behaviour's epsilon by bisection and store it in data/medium_recipes.json.
+
+    Medium = expert with probability 1 - epsilon, uniform random otherwise, per agent and step;
+    the search stops at the first epsilon whose normalised score lies in [30, 60].
+    """
+    for n_agents in _counts(env_name, counts):
+        recipe = calibrate_medium(
+            env_name,
+            n_agents,
+            n_episodes,
+            seed,
+            on_probe=lambda eps, score: click.echo(f"  epsilon {eps:.4f}: score {score:.1f}"),
+        )
+        write_medium_recipe(env_name, n_agents, recipe)
+        click.echo(
+            f"{env_name} n={n_agents}: epsilon {recipe['epsilon']:.4f}, "
+            f"normalised score {recipe['normalized_score']:.1f}"
+        )
 
 
 if __name__ == "__main__":

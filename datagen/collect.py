@@ -37,7 +37,8 @@ from datagen.dataset.writer import EpisodeStats, write_dataset
 from datagen.envs import check_request, get_spec, make_env
 from datagen.errors import UserError
 from datagen.policies import BehaviourPolicy
-from datagen.policies.registry import make_policy
+from datagen.policies.reference import medium_recipe, normalized_score, reference_scores
+from datagen.policies.registry import Quality, make_policy
 from datagen.rollout import episode_seed, play
 
 #: Called after each staged episode with (index, length, team return).
@@ -72,7 +73,7 @@ class CollectRequest:
     Attributes:
         env: env name.
         n_agents: team size.
-        quality: behaviour quality.
+        quality: behaviour quality (random, medium, expert, degenerate).
         n_episodes: episodes to collect (or None when `n_steps` is given).
         n_steps: collect whole episodes until at least this many steps (or None).
         seed: collection seed.
@@ -85,6 +86,8 @@ class CollectRequest:
         workers: processes collecting episodes in parallel.
         options: env options.
         version: dataset version.
+        degenerate_mode: adversarial (default), collapsed or saboteur, for degenerate quality.
+        saboteur_fraction: share of saboteurs in saboteur mode.
     """
 
     env: str
@@ -100,18 +103,25 @@ class CollectRequest:
     workers: int = 1
     options: dict[str, Any] = field(default_factory=dict)
     version: int = 1
+    degenerate_mode: str | None = None
+    saboteur_fraction: float = 0.25
+
+    @property
+    def behaviour(self) -> Quality:
+        """The quality with its recipe (validates the quality and mode)."""
+        return Quality(self.quality, self.degenerate_mode, self.saboteur_fraction)
 
     @property
     def dataset_id(self) -> DatasetId:
-        return DatasetId(self.env, self.n_agents, self.quality, self.version)
+        return DatasetId(self.env, self.n_agents, self.behaviour.tag, self.version)
 
     def path(self) -> Path:
         return Path(self.out) if self.out is not None else self.dataset_id.path(self.fmt)
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the content (not where or how fast it is written)."""
-        keys = ("env", "n_agents", "quality", "n_episodes", "n_steps", "seed", "options", "version")
-        return {key: value for key, value in asdict(self).items() if key in keys}
+        ignored = ("fmt", "out", "force", "resume", "workers")
+        return {key: value for key, value in asdict(self).items() if key not in ignored}
 
     def validate(self) -> None:
         """Raises: UserError naming the first bad field."""
@@ -127,6 +137,9 @@ class CollectRequest:
         if self.out is not None and Path(self.out).suffix != suffix:
             raise UserError(f"--out for format {self.fmt} must end in {suffix}, got {self.out}")
         check_request(self.env, self.n_agents, self.options)
+        if not 0.0 <= self.saboteur_fraction <= 1.0:
+            raise UserError(f"--saboteur-fraction must be in [0, 1], got {self.saboteur_fraction}")
+        _ = self.behaviour
 
 
 class Staging:
@@ -204,7 +217,7 @@ class Staging:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_start(env: str, n_agents: int, quality: str, options: dict[str, Any]) -> None:
+def _worker_start(env: str, n_agents: int, quality: Quality, options: dict[str, Any]) -> None:
     built = make_env(env, n_agents, **options)
     _WORKER.update(env=built, policy=make_policy(quality, built))
 
@@ -259,7 +272,7 @@ def _play_episodes(
     todo = next_indices()
     if request.workers == 1:
         env = make_env(request.env, request.n_agents, **request.options)
-        policy = make_policy(request.quality, env)
+        policy = make_policy(request.behaviour, env)
         try:
             while needed() is None:
                 index = next(todo)
@@ -273,7 +286,7 @@ def _play_episodes(
         max_workers=request.workers,
         mp_context=get_context("spawn"),
         initializer=_worker_start,
-        initargs=(request.env, request.n_agents, request.quality, request.options),
+        initargs=(request.env, request.n_agents, request.behaviour, request.options),
     ) as pool:
         in_flight: set = set()
         exhausted = False
@@ -341,6 +354,22 @@ def env_metadata(env: Any, name: str) -> dict[str, Any]:
     }
 
 
+def quality_recipe(request: CollectRequest, policy: BehaviourPolicy) -> dict[str, Any]:
+    """The `quality` block of dataset metadata: how the behaviour was made."""
+    behaviour = request.behaviour
+    recipe: dict[str, Any] = {"name": behaviour.name, "tag": behaviour.tag}
+    if behaviour.name == "degenerate":
+        recipe["mode"] = behaviour.mode
+        if behaviour.mode == "saboteur":
+            recipe["fraction"] = behaviour.saboteur_fraction
+        if behaviour.mode == "collapsed":
+            recipe["action"] = behaviour.collapsed_action
+    if behaviour.name == "medium":
+        recipe["epsilon"] = policy.spec()["epsilon"]
+        recipe["calibration"] = medium_recipe(request.env, request.n_agents)
+    return recipe
+
+
 def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) -> Path:
     """Collect a dataset and write it atomically (see the module docstring).
 
@@ -361,12 +390,13 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
     if path.exists() and not request.force:
         raise UserError(f"{path} already exists; pass --force to replace it")
     env = make_env(request.env, request.n_agents, **request.options)
-    policy = make_policy(request.quality, env)  # fails early on an unknown quality
+    policy = make_policy(request.behaviour, env)  # fails early: unknown quality, no recipe
     staging = Staging(path)
     staging.start(request.identity(), resume=request.resume, force=request.force)
     n_episodes = _play_episodes(request, staging, on_episode)
     source = EpisodeStats(staging, n_episodes)
     agent = env.possible_agents[0]
+    reference = reference_scores(request.env, request.n_agents)
 
     def metadata() -> dict[str, Any]:
         return {
@@ -381,11 +411,14 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
             "action_space": space_dict(env.action_space(agent)),
             "state_space": None if env.state_space is None else space_dict(env.state_space),
             "policy": policy.spec(),
-            "quality": {"name": request.quality},
+            "quality": quality_recipe(request, policy),
             "seed": request.seed,
             "episode_seeds": [episode_seed(request.seed, i) for i in range(n_episodes)],
-            **source.summary(),
-            "reference_scores": None,
+            **(summary := source.summary()),
+            "reference_scores": reference,
+            "normalized_score": None
+            if reference is None
+            else normalized_score(request.env, request.n_agents, summary["stats"]["mean"]),
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
 

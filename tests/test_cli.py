@@ -181,6 +181,12 @@ def test_collect_zarr_with_steps(data_home: Path) -> None:
         (datagen, [*COLLECT, "--episodes", "1", "--format", "csv"], "unknown format 'csv'"),
         (datagen, [*COLLECT, "--episodes", "1", "--workers", "0"], "--workers must be at least 1"),
         (datagen, [*COLLECT], "give exactly one of --episodes and --steps"),
+        (
+            datagen,
+            [*COLLECT, "--episodes", "1", "--quality", "degenerate", "--degenerate-mode", "evil"],
+            "unknown degenerate mode 'evil'; valid modes: adversarial, collapsed, saboteur",
+        ),
+        (datagen, ["reference", "--env", "prison", "--agents", "0"], "supports 1 to 64 agents"),
         (bench, ["perf", "envs", "--env", "tetris"], "unknown env 'tetris'"),
     ],
 )

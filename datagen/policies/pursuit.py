@@ -1,0 +1,372 @@
+"""Behaviour policies for pursuit (PettingZoo `sisl/pursuit-v5`).
+
+Both are deterministic scripted controllers that read PettingZoo's base `Pursuit` object
+(`env.unwrapped.env`): the map, every pursuer's position and every evader's position. The expert is
+therefore **privileged** (it sees the whole grid, not the 7x7 observations); so is the adversary.
+
+Facts the design rests on (PettingZoo 1.27 source): the 16x16 grid has a 7x9 building in the
+middle (x 5..11, y 4..12), so the open cells form a ring. Evaders move uniformly at random (five
+actions, bumping into walls means staying) and may step onto pursuers' cells; pursuers may stack.
+Each cycle the pursuers move first, then an evader is removed if every open neighbour of its
+cell (walls and the building count as closed) holds a pursuer, then the evaders move. So a catch
+needs 4 pursuers in the open, 3 by a wall and 2 in a map corner, and the episode ends when every
+evader is gone (fewer cycles, less urgency penalty).
+
+- **Expert** (`PursuitExpert`): the team is split by index into groups of 4 (remainders of 1 or 2
+  join the first groups as extras, a remainder of 3 forms a group of 3). Each group keeps a target
+  evader until it is caught, chosen as the untargeted evader nearest to the group (a group
+  smaller than 4 only takes evaders by a wall, which it can surround). Every cycle the group's
+  members are matched (`scipy.optimize.linear_sum_assignment`, squared shortest-path distances)
+  to the target's open neighbour cells, extras to the target's own cell (so no two pursuers stack
+  on one catching cell: the +5 per adjacent pursuer is not inflated by stacking), and each
+  pursuer takes one step along a shortest path (BFS around the building) to its cell. When the
+  evader steps away the ring translates with it, so the catch follows as soon as the last member
+  arrives. A pair (n = 2) cannot surround anything but an evader in a map corner, so it *guards* a
+  corner: its two pursuers stand on the corner's two open neighbours and every evader that wanders
+  into the corner is caught (+10). It picks the corner with the most evaders nearby (a weighted
+  count, minus the pair's travel) and moves on when another corner is clearly better.
+- **Adversary** (`PursuitAdversary`): every pursuer takes the step that maximises its
+  shortest-path distance to the nearest evader (staying on ties), so it never surrounds or even
+  touches an evader: the team collects the urgency penalty, about -0.1 * n * 500.
+
+Measured (development measurements, 50 episodes each unless said, seed 0, default options)::
+
+    .venv/bin/python -c "from datagen.policies.evaluate import evaluate; \
+from datagen.policies.pursuit import make_expert; \
+print(evaluate('pursuit', 8, make_expert, 50, seed=0).summary())"
+
+MEASUREMENTS
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from datagen.policies import ScriptedPolicy
+
+#: (dx, dy) of each action: 0 x-1, 1 x+1, 2 y+1, 3 y-1, 4 stay (PettingZoo's `motion_range`).
+MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]], dtype=np.int64)
+STAY = 4
+#: Actions in the order ties are broken: staying first, so a pursuer at its goal stays put.
+_ORDER = np.array([STAY, 0, 1, 2, 3], dtype=np.int64)
+#: Distance standing for "unreachable" (a wall cell, or across walls).
+FAR = 10_000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Shortest-path geometry of a pursuit map; cell index c = x * y_size + y.
+
+    Attributes:
+        x_size: map width.
+        y_size: map height.
+        is_open: (C,) bool, whether a cell is free of buildings.
+        step: (C, 5) int, the cell an agent reaches from each cell with each action (walls and
+            the map's edge make it stay).
+        dist: (C, C) int, shortest-path distance between cells, FAR when either is a wall.
+        slots: (C, 4) int, the open neighbour cells of each cell, padded with -1.
+        need: (C,) int, how many pursuers surround an evader in each cell.
+        corners: (K,) int, open cells with exactly two open neighbours.
+    """
+
+    x_size: int
+    y_size: int
+    is_open: np.ndarray
+    step: np.ndarray
+    dist: np.ndarray
+    slots: np.ndarray
+    need: np.ndarray
+    corners: np.ndarray
+
+
+def build_grid(map_matrix: np.ndarray) -> Grid:
+    """The geometry of a map (`Pursuit.map_matrix`, indexed [x, y], -1 for buildings)."""
+    x_size, y_size = map_matrix.shape
+    n_cells = x_size * y_size
+    xs, ys = np.divmod(np.arange(n_cells), y_size)
+    is_open = map_matrix.reshape(-1) != -1
+    nx = xs[:, None] + MOVES[None, :, 0]
+    ny = ys[:, None] + MOVES[None, :, 1]
+    inside = (nx >= 0) & (nx < x_size) & (ny >= 0) & (ny < y_size)
+    target = np.where(inside, nx.clip(0, x_size - 1) * y_size + ny.clip(0, y_size - 1), -1)
+    valid = inside & is_open[target.clip(0)] & is_open[:, None]
+    step = np.where(valid, target, np.arange(n_cells)[:, None])
+    moves = valid[:, :STAY]
+    slots = np.where(moves, target[:, :STAY], -1)
+    # Each open neighbour sorted first, so slots[c, :need[c]] lists them.
+    slots = -np.sort(-slots, axis=1)
+    need = moves.sum(axis=1)
+    dist = np.full((n_cells, n_cells), FAR, dtype=np.int64)
+    reached = np.diag(is_open)
+    frontier = reached.copy()
+    depth = 0
+    while frontier.any():
+        dist[frontier] = depth
+        # A cell joins the frontier when one of its open neighbours is on it (moves are symmetric).
+        grown = np.zeros_like(frontier)
+        for a in range(STAY):
+            grown |= frontier[:, step[:, a]] & moves[None, :, a]
+        frontier = grown & ~reached
+        reached |= frontier
+        depth += 1
+    corners = np.flatnonzero(is_open & (need == 2))
+    return Grid(x_size, y_size, is_open, step, dist, slots, need, corners)
+
+
+def base_env(env: Any) -> Any:
+    """PettingZoo's base `Pursuit` object under a TeamEnv (or the raw AEC env)."""
+    raw = env.unwrapped
+    return getattr(raw, "env", raw)
+
+
+def _cells(layer: Any, y_size: int) -> np.ndarray:
+    positions = np.array([agent.current_pos for agent in layer.allies], dtype=np.int64)
+    if len(positions) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return positions[:, 0] * y_size + positions[:, 1]
+
+
+def pursuer_cells(base: Any) -> np.ndarray:
+    """(N,) cell of every pursuer, in agent order."""
+    return _cells(base.pursuer_layer, base.y_size)
+
+
+def evader_cells(base: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, cells) of the evaders still in play; ids index `Pursuit.evaders_gone`."""
+    return np.flatnonzero(~base.evaders_gone), _cells(base.evader_layer, base.y_size)
+
+
+def steps_towards(grid: Grid, cells: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """(N,) actions taking each agent one step along a shortest path to its goal cell."""
+    reach = grid.step[cells][:, _ORDER]
+    return _ORDER[np.argmin(grid.dist[reach, goals[:, None]], axis=1)]
+
+
+def corner_odds(grid: Grid, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """How a randomly walking evader (five actions, uniform; bumps stay) meets the map's corners.
+
+    Returns:
+        inside: (horizon + 1, C, K), the probability that an evader starting in each cell is in
+            each corner after t moves.
+        entered: (horizon + 1, C, K), the expected number of times it steps into each corner
+            from a neighbour within its first t moves.
+    """
+    n_cells = len(grid.is_open)
+    walk = np.zeros((n_cells, n_cells))
+    for a in range(len(MOVES)):
+        np.add.at(walk, (np.arange(n_cells), grid.step[:, a]), 1.0 / len(MOVES))
+    corners = grid.corners
+    slots = grid.slots[corners, :2]  # (K, 2)
+    columns = np.concatenate([corners, slots.reshape(-1)])
+    odds = np.zeros((horizon + 1, n_cells, len(columns)))
+    odds[0] = np.eye(n_cells)[:, columns]
+    for t in range(horizon):
+        odds[t + 1] = walk @ odds[t]
+    inside = odds[:, :, : len(corners)]
+    near = odds[:, :, len(corners) :].reshape(horizon + 1, n_cells, len(corners), 2).sum(axis=3)
+    # From a neighbour, exactly one of the five actions enters the corner.
+    entered = np.zeros_like(inside)
+    entered[1:] = np.cumsum(near[:-1] / len(MOVES), axis=0)
+    return inside, entered
+
+
+def team_groups(n_agents: int) -> list[np.ndarray]:
+    """Split agents 0..n-1 into catching groups: 4 each, remainders of 1-2 as extras of the first
+    groups, a remainder of 3 as a group of its own; teams under 4 are one group."""
+    if n_agents < 4:
+        return [np.arange(n_agents)]
+    n_groups, rest = divmod(n_agents, 4)
+    sizes = [4] * n_groups
+    if rest == 3:
+        sizes.append(3)
+    else:
+        for i in range(rest):
+            sizes[i] += 1
+    bounds = np.cumsum([0, *sizes])
+    return [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+class PursuitExpert(ScriptedPolicy):
+    """Groups of 4 surround one evader each; a pair guards a corner (privileged: reads positions).
+
+    Args:
+        n_actions: size of each agent's action space (5).
+        n_agents: team size.
+        corner_window: cycles of guarding a pair weighs against the travel to a corner.
+        corner_switch: how much better (factor) another corner must score before the pair moves.
+    """
+
+    def __init__(
+        self,
+        n_actions: int,
+        n_agents: int,
+        corner_window: int = 20,
+        corner_switch: float = 1.2,
+    ) -> None:
+        super().__init__(n_actions, "expert", privileged=True)
+        self.n_agents = n_agents
+        self.groups = team_groups(n_agents)
+        self.corner_window = corner_window
+        self.corner_switch = corner_switch
+        self._grid: Grid | None = None
+        self._map_key: bytes | None = None
+        self._targets: list[int | None] = [None] * len(self.groups)
+        self._corner: int | None = None
+        self._corner_odds: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self, env: Any, rng: np.random.Generator) -> None:
+        self._targets = [None] * len(self.groups)
+        self._corner = None
+        self._ensure_grid(base_env(env))
+
+    def _ensure_grid(self, base: Any) -> Grid:
+        key = base.map_matrix.tobytes() + bytes(base.map_matrix.shape)
+        if self._grid is None or key != self._map_key:
+            self._grid, self._map_key = build_grid(base.map_matrix), key
+            self._corner_odds = None
+        return self._grid
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            **super().spec(),
+            "groups": [len(group) for group in self.groups],
+            "corner_window": self.corner_window,
+            "corner_switch": self.corner_switch,
+        }
+
+    def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        base = base_env(env)
+        grid = self._ensure_grid(base)
+        pursuers = pursuer_cells(base)
+        ids, evaders = evader_cells(base)
+        goals = pursuers.copy()
+        if len(ids) == 0:
+            return steps_towards(grid, pursuers, goals)
+        cell_of = dict(zip(ids.tolist(), evaders.tolist(), strict=True))
+        # Groups whose target is still in play (and catchable by them) keep it.
+        taken: set[int] = set()
+        for g, members in enumerate(self.groups):
+            target = self._targets[g]
+            if target is None or target not in cell_of:
+                self._targets[g] = None
+            elif len(members) < 4 and grid.need[cell_of[target]] > len(members):
+                self._targets[g] = None
+            else:
+                taken.add(target)
+        for g, members in enumerate(self.groups):
+            if len(members) == 2:
+                goals[members] = self._guard_corner(grid, pursuers[members], evaders)
+                continue
+            if len(members) < 2:
+                continue
+            if self._targets[g] is None:
+                self._targets[g] = self._pick_target(grid, pursuers[members], ids, evaders, taken)
+                taken.add(self._targets[g])
+            goals[members] = self._ring(grid, pursuers[members], cell_of[self._targets[g]])
+        return steps_towards(grid, pursuers, goals)
+
+    @staticmethod
+    def _pick_target(
+        grid: Grid, members: np.ndarray, ids: np.ndarray, evaders: np.ndarray, taken: set[int]
+    ) -> int:
+        """The free evader nearest to the group (mean shortest-path distance); a group under 4
+        prefers evaders it can surround."""
+        cost = grid.dist[members][:, evaders].mean(axis=0).astype(np.float64)
+        cost += FAR * np.isin(ids, list(taken))
+        cost += FAR * 4 * (grid.need[evaders] > len(members))
+        return int(ids[np.argmin(cost)])
+
+    @staticmethod
+    def _ring(grid: Grid, members: np.ndarray, evader: int) -> np.ndarray:
+        """Goal of each member: the evader's open neighbour cells, extras on the evader itself."""
+        need = int(grid.need[evader])
+        cells = grid.slots[evader, :need]
+        if len(members) > need:
+            cells = np.concatenate([cells, np.full(len(members) - need, evader)])
+        cost = grid.dist[members][:, cells].astype(np.float64) ** 2
+        rows, cols = linear_sum_assignment(cost)
+        goals = members.copy()
+        goals[rows] = cells[cols]
+        return goals
+
+    def _guard_corner(self, grid: Grid, members: np.ndarray, evaders: np.ndarray) -> np.ndarray:
+        """Goals of a pair: the two open neighbours of the corner it guards.
+
+        The pair heads for the corner with the most expected catches per cycle: the expected
+        evaders found in it when the pair arrives plus those stepping into it over the next
+        `corner_window` cycles (from the evaders' exact random walk, `corner_odds`), divided by
+        the cycles spent (travel plus window). It moves on only when another corner's rate beats
+        the current one's by the factor `corner_switch`.
+        """
+        corners = grid.corners
+        if len(corners) == 0:
+            return members.copy()
+        inside, entered = self._odds(grid)
+        # Cycles until both are on the corner's neighbours (they check right after moving).
+        to_slots = grid.dist[members][:, grid.slots[corners, :2]]  # (2, K, 2)
+        straight = np.maximum(to_slots[0, :, 0], to_slots[1, :, 1])
+        crossed = np.maximum(to_slots[0, :, 1], to_slots[1, :, 0])
+        arrival = np.maximum(np.minimum(straight, crossed) - 1, 0)
+        k = np.arange(len(corners))
+        found = inside[arrival[:, None], evaders[None, :], k[:, None]].sum(axis=1)
+        end = arrival + self.corner_window
+        entering = entered[end[:, None], evaders[None, :], k[:, None]]
+        entering -= entered[arrival[:, None], evaders[None, :], k[:, None]]
+        rate = (found + entering.sum(axis=1)) / end
+        best = int(np.argmax(rate))
+        if self._corner is None or rate[best] > self.corner_switch * rate[self._corner]:
+            self._corner = best
+        return self._ring(grid, members, int(corners[self._corner]))
+
+    def _odds(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        if self._corner_odds is None:
+            horizon = grid.x_size + grid.y_size + self.corner_window
+            self._corner_odds = corner_odds(grid, horizon)
+        return self._corner_odds
+
+
+class PursuitAdversary(ScriptedPolicy):
+    """Every pursuer steps as far as it can from the nearest evader (privileged: reads positions),
+    so nothing is ever surrounded."""
+
+    def __init__(self, n_actions: int) -> None:
+        super().__init__(n_actions, "adversarial", privileged=True)
+        self._grid: Grid | None = None
+        self._map_key: bytes | None = None
+
+    def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        base = base_env(env)
+        key = base.map_matrix.tobytes() + bytes(base.map_matrix.shape)
+        if self._grid is None or key != self._map_key:
+            self._grid, self._map_key = build_grid(base.map_matrix), key
+        grid = self._grid
+        pursuers = pursuer_cells(base)
+        _, evaders = evader_cells(base)
+        if len(evaders) == 0:
+            return np.full(len(pursuers), STAY, dtype=np.int64)
+        reach = grid.step[pursuers][:, _ORDER]
+        nearest = grid.dist[reach][:, :, evaders].min(axis=2)
+        return _ORDER[np.argmax(nearest, axis=1)]
+
+
+def _n_actions(env: Any) -> int:
+    return int(env.action_space(env.possible_agents[0]).n)
+
+
+def make_expert(env: Any) -> PursuitExpert:
+    """The privileged expert for a TeamEnv from `make_env("pursuit", n)`."""
+    return PursuitExpert(_n_actions(env), len(env.possible_agents))
+
+
+def make_adversary(env: Any) -> PursuitAdversary:
+    """The adversary for a TeamEnv from `make_env("pursuit", n)`."""
+    return PursuitAdversary(_n_actions(env))
+
+
+def episode_metrics(env: Any) -> dict[str, float]:
+    """Evaders caught so far (read at the episode's end)."""
+    return {"evaders_caught": float(np.sum(base_env(env).evaders_gone))}

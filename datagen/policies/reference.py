@@ -1,0 +1,152 @@
+"""Reference scores (random and expert returns per env and team size), normalised scores, and the
+calibration of medium behaviour.
+
+`data/reference_scores.json` holds, for every env and every team size of its ladder, the mean and
+std team return of the uniform random policy and of the env's expert over many episodes;
+`normalized_score` maps a team return to 0 (random) .. 100 (expert), as D4RL does.
+`data/medium_recipes.json` holds the ε of each env and team size's medium behaviour (expert with
+probability 1 − ε, random with probability ε), found by bisection so that its normalised score
+lands between 30 and 60.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+from datagen.errors import UserError
+from datagen.paths import project_data_dir, read_json, update_json
+from datagen.policies.evaluate import Evaluation, evaluate
+
+REFERENCE_FILE = "reference_scores.json"
+RECIPES_FILE = "medium_recipes.json"
+MEDIUM_RANGE = (30.0, 60.0)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def reference_scores(env: str, n_agents: int) -> dict[str, Any] | None:
+    """The stored reference record of (env, n_agents), or None."""
+    return read_json(project_data_dir() / REFERENCE_FILE).get(env, {}).get(str(n_agents))
+
+
+def normalized_score(env: str, n_agents: int, team_return: float) -> float:
+    """100 × (R − R_random) / (R_expert − R_random) at this env and team size.
+
+    Raises:
+        UserError: when no reference scores were measured for (env, n_agents).
+    """
+    record = reference_scores(env, n_agents)
+    if record is None:
+        raise UserError(
+            f"no reference scores for {env} with {n_agents} agents; "
+            f"run: marl-datagen reference --env {env} --agents {n_agents}"
+        )
+    low, high = record["random"]["mean"], record["expert"]["mean"]
+    return 100.0 * (team_return - low) / (high - low)
+
+
+def measure_reference(
+    env: str,
+    n_agents: int,
+    n_episodes: int,
+    seed: int = 0,
+    on_episode: Callable[[str, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate the random policy and the expert; returns the record `write_reference` stores."""
+    from datagen.policies.registry import make_policy
+
+    record: dict[str, Any] = {"episodes": n_episodes, "seed": seed, "measured_at": _now()}
+    for quality in ("random", "expert"):
+        result = evaluate(
+            env,
+            n_agents,
+            lambda built, q=quality: make_policy(q, built),
+            n_episodes,
+            seed,
+            on_episode=None if on_episode is None else lambda i, r, q=quality: on_episode(q, i, r),
+        )
+        record[quality] = result.summary()
+    return record
+
+
+def write_reference(env: str, n_agents: int, record: dict[str, Any]) -> None:
+    """Store the reference record of (env, n_agents) in `data/reference_scores.json`."""
+    update_json(
+        project_data_dir() / REFERENCE_FILE,
+        lambda content: content.setdefault(env, {}).__setitem__(str(n_agents), record),
+    )
+
+
+def medium_recipe(env: str, n_agents: int) -> dict[str, Any] | None:
+    """The stored medium recipe of (env, n_agents), or None."""
+    return read_json(project_data_dir() / RECIPES_FILE).get(env, {}).get(str(n_agents))
+
+
+def calibrate_medium(
+    env: str,
+    n_agents: int,
+    n_episodes: int = 20,
+    seed: int = 0,
+    max_probes: int = 8,
+    on_probe: Callable[[float, float], None] | None = None,
+) -> dict[str, Any]:
+    """Find ε whose expert/random mixture scores between 30 and 60, by bisection on [0, 1].
+
+    The normalised score falls as ε grows (ε = 0 is the expert, 100; ε = 1 is random, 0). Each
+    probe plays `n_episodes` episodes; the search stops at the first probe inside the range.
+
+    Returns:
+        The recipe: epsilon, its measured normalised score, the probes, episodes and seed.
+
+    Raises:
+        UserError: no reference scores yet, or no probe landed in range.
+    """
+    from datagen.policies.mixtures import EpsilonMixture
+    from datagen.policies.registry import make_policy
+
+    if reference_scores(env, n_agents) is None:
+        normalized_score(env, n_agents, 0.0)  # raises the error that says what to run
+    low, high = 0.0, 1.0
+    probes: list[dict[str, float]] = []
+    for _ in range(max_probes):
+        epsilon = (low + high) / 2
+
+        def make(built: Any, eps: float = epsilon) -> EpsilonMixture:
+            n_actions = built.action_space(built.possible_agents[0]).n
+            return EpsilonMixture(make_policy("expert", built), n_actions, eps)
+
+        result: Evaluation = evaluate(env, n_agents, make, n_episodes, seed)
+        score = normalized_score(env, n_agents, result.mean)
+        probes.append({"epsilon": epsilon, "normalized_score": score, "mean_return": result.mean})
+        if on_probe is not None:
+            on_probe(epsilon, score)
+        if MEDIUM_RANGE[0] <= score <= MEDIUM_RANGE[1]:
+            return {
+                "epsilon": epsilon,
+                "normalized_score": score,
+                "mean_return": result.mean,
+                "episodes": n_episodes,
+                "seed": seed,
+                "probes": probes,
+                "calibrated_at": _now(),
+            }
+        if score > MEDIUM_RANGE[1]:
+            low = epsilon
+        else:
+            high = epsilon
+    raise UserError(
+        f"no ε gave a normalised score in {MEDIUM_RANGE} for {env} with {n_agents} agents "
+        f"after {max_probes} probes: {probes}"
+    )
+
+
+def write_medium_recipe(env: str, n_agents: int, recipe: dict[str, Any]) -> None:
+    """Store the medium recipe of (env, n_agents) in `data/medium_recipes.json`."""
+    update_json(
+        project_data_dir() / RECIPES_FILE,
+        lambda content: content.setdefault(env, {}).__setitem__(str(n_agents), recipe),
+    )
