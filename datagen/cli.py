@@ -15,6 +15,7 @@ import click
 from rich.progress import Progress, TextColumn
 from rich.table import Table
 
+from datagen.cards import render_cards
 from datagen.clikit import CliGroup, make_console, parse_options
 from datagen.collect import CollectRequest, collect
 from datagen.dataset import load_dataset, resolve
@@ -455,7 +456,7 @@ def reference_command(env_name: str, counts: tuple[int, ...], n_episodes: int, s
     """
     for n_agents in _counts(env_name, counts):
         with Progress(console=make_console(), transient=True) as progress:
-            task = progress.add_task(f"{env_name} n={n_agents}", total=2 * n_episodes)
+            task = progress.add_task(f"{env_name} n={n_agents}", total=None)
             record = measure_reference(
                 env_name,
                 n_agents,
@@ -503,6 +504,66 @@ def calibrate_command(env_name: str, counts: tuple[int, ...], n_episodes: int, s
             f"{env_name} n={n_agents}: epsilon {recipe['epsilon']:.4f}, "
             f"normalised score {recipe['normalized_score']:.1f}"
         )
+
+
+CARD_QUALITIES = (
+    ("random", None),
+    ("medium", None),
+    ("expert", None),
+    ("degenerate", None),
+    ("degenerate", "saboteur"),
+)
+
+
+@main.command("cards")
+@click.option("--env", "names", multiple=True, help="Env (repeatable; default: all).")
+@click.option(
+    "--collect-episodes",
+    type=int,
+    help="First collect every missing dataset (each ladder count and quality) with this many "
+    "episodes, seed 0.",
+)
+@click.option("--workers", default=1, show_default=True, help="Processes per collection.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("docs/datasets.md"),
+    show_default=True,
+    help="Where to write the cards.",
+)
+def cards_command(
+    names: tuple[str, ...], collect_episodes: int | None, workers: int, out: Path
+) -> None:
+    """Write the dataset cards (docs/datasets.md): behaviour targets and one row per dataset."""
+    envs = list(names) or env_names()
+    for name in envs:
+        get_spec(name)
+    if collect_episodes is not None:
+        for name in envs:
+            for n_agents in get_spec(name).ladder:
+                for quality, mode in CARD_QUALITIES:
+                    request = CollectRequest(
+                        env=name,
+                        n_agents=n_agents,
+                        quality=quality,
+                        degenerate_mode=mode,
+                        n_episodes=collect_episodes,
+                        workers=workers,
+                    )
+                    if request.path().exists():
+                        continue
+                    try:
+                        collect(request)
+                    except UserError as err:  # no expert or recipe yet: say so, go on
+                        click.echo(f"skipped {request.dataset_id}: {err}", err=True)
+                        continue
+                    click.echo(f"collected {request.dataset_id}")
+    command = "marl-datagen cards " + " ".join(f"--env {n}" for n in names)
+    if collect_episodes is not None:
+        command += f" --collect-episodes {collect_episodes}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_cards(envs, command.strip()))
+    click.echo(f"wrote {out}")
 
 
 if __name__ == "__main__":

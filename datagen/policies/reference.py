@@ -56,15 +56,22 @@ def measure_reference(
     seed: int = 0,
     on_episode: Callable[[str, int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the random policy and the expert; returns the record `write_reference` stores."""
-    from datagen.policies.registry import make_policy
+    """Evaluate the random policy, the expert and any extra baselines of the env's policy module
+    (its `REFERENCE_BASELINES`, e.g. multiwalker's do-nothing); returns the record
+    `write_reference` stores."""
+    from datagen.policies.registry import env_module, make_policy
 
     record: dict[str, Any] = {"episodes": n_episodes, "seed": seed, "measured_at": _now()}
-    for quality in ("random", "expert"):
+    makers: dict[str, Callable[[Any], Any]] = {
+        "random": lambda built: make_policy("random", built),
+        "expert": lambda built: make_policy("expert", built),
+        **getattr(env_module(env), "REFERENCE_BASELINES", {}),
+    }
+    for quality, make in makers.items():
         result = evaluate(
             env,
             n_agents,
-            lambda built, q=quality: make_policy(q, built),
+            make,
             n_episodes,
             seed,
             on_episode=None if on_episode is None else lambda i, r, q=quality: on_episode(q, i, r),
