@@ -17,25 +17,56 @@ evader is gone (fewer cycles, less urgency penalty).
   evader until it is caught, chosen as the untargeted evader nearest to the group (a group
   smaller than 4 only takes evaders by a wall, which it can surround). Every cycle the group's
   members are matched (`scipy.optimize.linear_sum_assignment`, squared shortest-path distances)
-  to the target's open neighbour cells, extras to the target's own cell (so no two pursuers stack
-  on one catching cell: the +5 per adjacent pursuer is not inflated by stacking), and each
-  pursuer takes one step along a shortest path (BFS around the building) to its cell. When the
-  evader steps away the ring translates with it, so the catch follows as soon as the last member
-  arrives. A pair (n = 2) cannot surround anything but an evader in a map corner, so it *guards* a
-  corner: its two pursuers stand on the corner's two open neighbours and every evader that wanders
-  into the corner is caught (+10). It picks the corner with the most evaders nearby (a weighted
-  count, minus the pair's travel) and moves on when another corner is clearly better.
+  to the target's open neighbour cells, extras to the target's own cell, and each pursuer takes
+  one step along a shortest path (BFS round the building) to its cell. When the evader steps
+  away the ring translates with it, so the catch follows as soon as the last member arrives.
+  When there are more groups than evaders left, the spare groups wait. No two pursuers of the
+  expert are sent to the same catching cell: every pursuer next to an evader at a catch earns +5,
+  even stacked ones, and the expert does not inflate its return that way (REFERENCE calls it a
+  quirk), so a catch normally pays 5 per open neighbour of the evader. A pair (n = 2) can surround
+  nothing but an evader in a map corner, so it *guards* a corner: its two pursuers stand on the
+  corner's two open neighbours and every evader that wanders into the corner is caught (+10). It
+  goes to the corner with the most expected catches per cycle, computed from the evaders' exact
+  random walk (evaders in the corner when the pair arrives plus evaders stepping in over the next
+  `corner_window` cycles, over travel plus window), and moves on when another corner's rate is
+  `corner_switch` times higher. (A lone pursuer, n = 1, cannot catch anything and stays put.)
 - **Adversary** (`PursuitAdversary`): every pursuer takes the step that maximises its
-  shortest-path distance to the nearest evader (staying on ties), so it never surrounds or even
-  touches an evader: the team collects the urgency penalty, about -0.1 * n * 500.
+  shortest-path distance to the nearest evader (staying on ties), so it never surrounds an
+  evader and seldom touches one: the team collects the urgency penalty, -0.1 * n per cycle for
+  all 500 cycles, plus stray tag rewards.
 
-Measured (development measurements, 50 episodes each unless said, seed 0, default options)::
+Two reward facts for reading the figures: evaders caught in the same cycle pay +5 once per
+pursuer that takes part (not once per evader), and every pursuer collects the 0.01 tag reward
+for each evader next to it, several times per cycle (PettingZoo recomputes it after each agent's
+move), so a pair that stands by a corner earns a few points of tag reward per episode.
+
+Development measurements (PettingZoo 1.27, default options, `evaluate(..., seed=0)`; team return
+mean +- std over episodes, evaders caught of 30, episode length)::
 
     .venv/bin/python -c "from datagen.policies.evaluate import evaluate; \
-from datagen.policies.pursuit import make_expert; \
-print(evaluate('pursuit', 8, make_expert, 50, seed=0).summary())"
+    from datagen.policies.pursuit import make_expert; \
+    r = evaluate('pursuit', 8, make_expert, 50, seed=0); print(r.summary())"
 
-MEASUREMENTS
+    policy     n   episodes  return           caught        length
+    expert     2   50          60.8 +-  25.8  15.9 +- 2.5   500
+    expert     4   50         447.9 +-  28.6  30            150
+    expert     8   50         451.9 +-  32.7  30             85
+    expert    16   50         443.3 +-  28.2  30             54
+    expert    32   50         426.4 +-  34.4  30             39
+    adversary  2   20         -99.0 +-   0.4   0            500
+    adversary  4   20        -198.0 +-   0.6   0            500
+    adversary  8   20        -396.0 +-   1.3   0            500
+    adversary 16   10        -791.4 +-   3.1   0            500
+    random     2   20         -93.4 +-   2.6   0.1          500
+    random     4   20        -184.8 +-   6.5   0.3          500
+    random     8   20        -367.7 +-   9.3   0.7          500
+    random    16   10        -706.4 +-  28.0   3.9          500
+    random    32    3       -1268.3 +-  24.6  18.3          500
+
+(`make_adversary` or `lambda env: RandomPolicy(5)` in place of `make_expert` for the other rows.)
+The privileged group-of-4 controller of REFERENCE section 2 scored more (n=8 about 499), likely
+partly by stacking pursuers on catching cells: letting two groups share a target here raised n=16
+from about 448 to 473 over 5 episodes.
 """
 
 from __future__ import annotations
@@ -44,6 +75,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# scipy comes with pettingzoo[sisl] (pursuit's map code imports it).
 from scipy.optimize import linear_sum_assignment
 
 from datagen.policies import ScriptedPolicy
@@ -257,6 +290,7 @@ class PursuitExpert(ScriptedPolicy):
                 self._targets[g] = None
             else:
                 taken.add(target)
+        rings: dict[int, list[np.ndarray]] = {}
         for g, members in enumerate(self.groups):
             if len(members) == 2:
                 goals[members] = self._guard_corner(grid, pursuers[members], evaders)
@@ -265,19 +299,28 @@ class PursuitExpert(ScriptedPolicy):
                 continue
             if self._targets[g] is None:
                 self._targets[g] = self._pick_target(grid, pursuers[members], ids, evaders, taken)
+                if self._targets[g] is None:
+                    continue
                 taken.add(self._targets[g])
-            goals[members] = self._ring(grid, pursuers[members], cell_of[self._targets[g]])
+            rings.setdefault(self._targets[g], []).append(members)
+        # More groups than evaders: an idle group waits rather than crowd another group's ring.
+        for target, parts in rings.items():
+            members = np.concatenate(parts)
+            goals[members] = self._ring(grid, pursuers[members], cell_of[target])
         return steps_towards(grid, pursuers, goals)
 
     @staticmethod
     def _pick_target(
         grid: Grid, members: np.ndarray, ids: np.ndarray, evaders: np.ndarray, taken: set[int]
-    ) -> int:
-        """The free evader nearest to the group (mean shortest-path distance); a group under 4
-        prefers evaders it can surround."""
+    ) -> int | None:
+        """The untargeted evader nearest to the group (mean shortest-path distance), or None when
+        every evader has a group; a group under 4 prefers evaders it can surround."""
+        free = ~np.isin(ids, list(taken))
+        if not free.any():
+            return None
         cost = grid.dist[members][:, evaders].mean(axis=0).astype(np.float64)
-        cost += FAR * np.isin(ids, list(taken))
         cost += FAR * 4 * (grid.need[evaders] > len(members))
+        cost[~free] = np.inf
         return int(ids[np.argmin(cost)])
 
     @staticmethod
@@ -310,7 +353,8 @@ class PursuitExpert(ScriptedPolicy):
         to_slots = grid.dist[members][:, grid.slots[corners, :2]]  # (2, K, 2)
         straight = np.maximum(to_slots[0, :, 0], to_slots[1, :, 1])
         crossed = np.maximum(to_slots[0, :, 1], to_slots[1, :, 0])
-        arrival = np.maximum(np.minimum(straight, crossed) - 1, 0)
+        horizon = len(inside) - 1
+        arrival = np.clip(np.minimum(straight, crossed) - 1, 0, horizon - self.corner_window)
         k = np.arange(len(corners))
         found = inside[arrival[:, None], evaders[None, :], k[:, None]].sum(axis=1)
         end = arrival + self.corner_window
