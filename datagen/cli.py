@@ -292,7 +292,7 @@ def list_command(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title=f"Local datasets in {data_home()}")
-    numeric = ("n", "episodes", "steps", "mean return", "size", "in RAM")
+    numeric = ("n", "episodes", "steps", "mean return", "score", "size", "in RAM")
     for column in ("id", "env", "quality", "format", *numeric):
         table.add_column(column, justify="right" if column in numeric else "left")
     for row in rows:
@@ -308,6 +308,7 @@ def list_command(as_json: bool) -> None:
             str(row["episodes"]),
             str(row["steps"]),
             f"{row['mean_return']:.2f}",
+            "–" if row["normalized_score"] is None else f"{row['normalized_score']:.1f}",
             f"{row['size_bytes'] / 1e6:.2f} MB",
             f"{row['uncompressed_bytes'] / 1e6:.1f} MB",
         )
