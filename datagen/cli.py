@@ -115,6 +115,10 @@ def envs_command(as_json: bool, names: tuple[str, ...], n_agents: int | None) ->
     make_console().print(table)
 
 
+#: Episodes `collect` gathers when neither --episodes nor --steps is given.
+DEFAULT_EPISODES = 10
+
+
 def _dataset_summary_table(metadata: dict, path: Path) -> Table:
     stats = metadata["stats"]
     table = Table(title=f"{metadata['dataset_id']}", show_header=False)
@@ -237,6 +241,8 @@ def collect_command(
           --degenerate-mode saboteur --saboteur-fraction 0.25 --episodes 20
       marl-datagen collect --env prison --agents 4 --steps 5000 --format zarr --workers 2
     """
+    if n_episodes is None and n_steps is None:
+        n_episodes = DEFAULT_EPISODES
     request = CollectRequest(
         env=env_name,
         n_agents=n_agents,

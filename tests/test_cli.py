@@ -141,6 +141,14 @@ def test_verify_exits_1_naming_the_array(data_home: Path) -> None:
     assert result.output.strip() == f"FAILED {path}: array 'actions' does not match its checksum"
 
 
+def test_collect_defaults_to_ten_episodes(data_home: Path) -> None:
+    result = _run(datagen, [*COLLECT[:-2], "--option", "max_cycles=5", "--quality", "degenerate"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(_run(datagen, ["info", "pursuit-n2-degenerate-v1", "--json"]).stdout)
+    assert info["totals"] == {"episodes": 10, "steps": 50}
+    assert info["quality"]["mode"] == "adversarial"
+
+
 def test_collect_zarr_with_steps(data_home: Path) -> None:
     result = _run(datagen, [*COLLECT, "--steps", "45", "--format", "zarr"])
     assert result.exit_code == 0, result.output
@@ -180,7 +188,11 @@ def test_collect_zarr_with_steps(data_home: Path) -> None:
         (datagen, ["verify", "/nonexistent/x.h5"], "/nonexistent/x.h5: no such dataset"),
         (datagen, [*COLLECT, "--episodes", "1", "--format", "csv"], "unknown format 'csv'"),
         (datagen, [*COLLECT, "--episodes", "1", "--workers", "0"], "--workers must be at least 1"),
-        (datagen, [*COLLECT], "give exactly one of --episodes and --steps"),
+        (
+            datagen,
+            [*COLLECT, "--episodes", "2", "--steps", "9"],
+            "give exactly one of --episodes and --steps",
+        ),
         (
             datagen,
             [*COLLECT, "--episodes", "1", "--quality", "degenerate", "--degenerate-mode", "evil"],
