@@ -70,12 +70,14 @@ def _pettingzoo_parallel(env_id: str, **kwargs: Any) -> ParallelEnv:
 
 @dataclass(frozen=True)
 class BuiltEnv:
-    """What a builder returns: the env, its discrete action table (or None) and the preprocessing
-    wrappers applied, outermost last, as recorded in dataset metadata."""
+    """What a builder returns: the env, its discrete action table (or None), the preprocessing
+    wrappers applied, outermost last, as recorded in dataset metadata, and a fix-up to run after
+    every reset (or None)."""
 
     env: ParallelEnv
     action_table: np.ndarray | None = None
     wrappers: tuple[str, ...] = ()
+    on_reset: Callable[[ParallelEnv], None] | None = None
 
 
 def _image_pipeline(
@@ -157,6 +159,13 @@ def kaz_split(n: int, num_archers: int | None, num_knights: int | None) -> tuple
     return num_archers, num_knights
 
 
+def _kaz_v11_reset_spawn_timer(env: ParallelEnv) -> None:
+    """knights_archers_zombies-v11's reset() leaves its zombie spawn timer where the last episode
+    stopped, so the same seed replayed on a reused env gives another episode unless every earlier
+    episode lasted a multiple of `spawn_delay` cycles. Restart the timer on every reset."""
+    env.unwrapped.zombie_spawn_interval.reset()
+
+
 def _build_kaz(n: int, options: dict[str, Any]) -> BuiltEnv:
     archers, knights = kaz_split(n, options.pop("num_archers"), options.pop("num_knights"))
     env = _pettingzoo_parallel(
@@ -166,7 +175,7 @@ def _build_kaz(n: int, options: dict[str, Any]) -> BuiltEnv:
         obs_method="vector",
         **options,
     )
-    return BuiltEnv(env)
+    return BuiltEnv(env, on_reset=_kaz_v11_reset_spawn_timer)
 
 
 def multiwalker_action_table(torque_levels: int) -> np.ndarray:
@@ -492,4 +501,5 @@ def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: An
         action_table=built.action_table,
         wrappers=built.wrappers,
         options=merged,
+        on_reset=built.on_reset,
     )

@@ -384,6 +384,9 @@ class WaterworldEnv(ParallelEnv):
 
         self.agents = list(self.possible_agents)
         self._num_cycles = 0
+        #: Food items caught and pursuer-poison contacts in this episode.
+        self.food_caught = 0
+        self.poison_touched = 0
         obs = self._observe()
         observations = {agent: obs[i] for i, agent in enumerate(self.agents)}
         infos: dict[str, dict[str, Any]] = {agent: {} for agent in self.agents}
@@ -623,6 +626,7 @@ class WaterworldEnv(ParallelEnv):
             )  # (N, E)
             touch = d < self.pursuer_radius + self.evader_radius
             caught = touch.sum(axis=0) >= self.n_coop  # (E,)
+            self.food_caught += int(caught.sum())
             local += self.food_reward * (touch & caught).sum(axis=1)
             local += self.encounter_reward * (touch & ~caught).sum(axis=1)
             self._food_touched = touch.any(axis=1)
@@ -636,6 +640,7 @@ class WaterworldEnv(ParallelEnv):
             )  # (N, P)
             touch = d < self.pursuer_radius + self.poison_radius
             local += self.poison_reward * touch.sum(axis=1)
+            self.poison_touched += int(touch.sum())
             self._poison_touched = touch.any(axis=1)
             hit = touch.any(axis=0)  # (P,)
             if hit.any():

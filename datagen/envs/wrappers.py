@@ -21,6 +21,7 @@ so that SuperSuit's wrappers and `TeamEnv` apply to it unchanged (the single-pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium
@@ -59,6 +60,7 @@ class TeamEnv(ParallelEnv):
             becomes `Discrete(A)`.
         wrappers: descriptions of the preprocessing wrappers inside, innermost first.
         options: the options the env was built with.
+        on_reset: a fix-up of the underlying env run after each of its resets.
     """
 
     def __init__(
@@ -70,8 +72,10 @@ class TeamEnv(ParallelEnv):
         action_table: np.ndarray | None = None,
         wrappers: tuple[str, ...] = (),
         options: dict[str, Any] | None = None,
+        on_reset: Callable[[ParallelEnv], None] | None = None,
     ) -> None:
         self.env = env
+        self._on_reset = on_reset
         #: Every option the env was built with, defaults included (recorded in datasets).
         self.options = dict(options or {})
         #: The preprocessing applied between the underlying env and this wrapper, then this one.
@@ -115,6 +119,8 @@ class TeamEnv(ParallelEnv):
         else:
             self._pending_seed = None
         obs, infos = self.env.reset(seed=seed, options=options)
+        if self._on_reset is not None:
+            self._on_reset(self.env)
         self.agents = list(self.possible_agents)
         self._alive = dict.fromkeys(self.possible_agents, True)
         out_obs = {agent: self._observation(agent, obs) for agent in self.agents}

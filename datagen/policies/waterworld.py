@@ -1,6 +1,46 @@
 """Behaviour policies for our waterworld env (`datagen/envs/waterworld.py`).
 
-DRAFT
+Both are privileged scripted controllers: they read the env's internals (`env.unwrapped`: the
+positions and velocities of pursuers, food and poison, and the obstacles), not the sensors.
+
+- **Expert** (`WaterworldExpert`): every food item gets its `n_coop` pursuers, nearest in time
+  to the point where the food will be (greedy min-cost matching); pursuers left over wait on an
+  even grid over the arena, where respawned food is likely to be near one of them. A goal hidden
+  behind an obstacle is replaced by a waypoint beside it. Each pursuer then takes the action
+  (of 9) whose 3-step rollout of the pursuer dynamics (damping, speed cap, walls) stays closest
+  to its goal, with a penalty for coming within touching distance (+0.015) of where the poisons
+  will be. Waiting pursuers coast rather than thrust when that is about as good.
+- **Adversary** (`WaterworldAdversary`): the same steering with the roles swapped: each pursuer
+  chases its nearest poison and swerves away from food. Its team return is far below random's.
+
+Development measurements (50 episodes, seed 0, default options; `evaluate("waterworld", n, make,
+50, seed=0)` from `datagen.policies.evaluate`, with food caught and pursuer-poison contacts counted
+by wrapping the env instance's `_collide_and_reward`, as `_count_contacts` in
+tests/datagen/test_policy_waterworld.py does), mean ± std per episode:
+
+    n   policy      team return        food caught     poison contacts
+    2   expert      1151.4 ±  59.1     115.2 ±  5.9      0.06 ± 0.24
+        random        45.6 ±  27.2       5.9 ±  2.7      8.5 ±  3.0
+        adversary   -111.1 ±   8.8       0.06 ± 0.24   107.4 ±  8.5
+    4   expert      2086.5 ±  81.2     207.8 ±  8.1      0.10 ± 0.36
+        random        97.3 ±  37.2      12.4 ±  3.6     18.0 ±  4.5
+        adversary   -190.8 ±  20.7       0.10 ± 0.46   183.9 ± 19.9
+    8   expert      3556.3 ± 104.0     354.2 ± 10.3      0.16 ± 0.42
+        random       193.7 ±  47.7      24.6 ±  4.7     35.7 ±  5.5
+        adversary   -313.3 ±  34.2       0.06 ± 0.24   296.4 ± 33.7
+    16  expert      5565.0 ± 110.2     555.4 ± 11.4      0.16 ± 0.37
+        random       416.4 ±  73.8      51.9 ±  7.3     71.2 ±  8.3
+        adversary   -547.1 ±  68.1       0.12 ± 0.38   516.0 ± 66.8
+    32  expert      7813.6 ± 160.7     778.5 ± 16.6      0.78 ± 0.81
+        random       853.9 ± 130.0     104.8 ± 13.0    142.5 ± 12.7
+        adversary   -942.7 ± 104.3       0.14 ± 0.40   872.6 ± 103.3
+
+The expert catches 19.7x, 16.8x, 14.4x, 10.7x and 7.4x the food random catches at n = 2, 4, 8,
+16, 32 (food is the bottleneck at large n: 5 items for 32 pursuers). It also catches food with
+`n_coop` > 1 (n = 8, n_coop = 2: about 177 an episode over 3 episodes, random 1).
+
+`episode_metrics` reports `food_caught` and `poison_touched` only when the env keeps those
+per-episode counters (attributes of `WaterworldEnv`); our env does not yet, so it returns {}.
 """
 
 from __future__ import annotations
@@ -129,7 +169,7 @@ class _Steering(ScriptedPolicy):
         raise NotImplementedError
 
     def avoid(self, raw: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        """Positions, velocities and contact radius of the items to keep away from."""
+        """Positions, velocities and radius of the items to keep away from."""
         raise NotImplementedError
 
     def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
@@ -141,9 +181,10 @@ class _Steering(ScriptedPolicy):
         future = _rollout(raw, pos, vel, self.horizon)  # (T, N, 9, 2)
         gap = np.linalg.norm(future - goal[None, :, None, :], axis=-1)  # (T, N, 9)
         score = gap.sum(axis=0)  # (N, 9)
-        items, item_vel, reach = self.avoid(raw)
+        items, item_vel, item_radius = self.avoid(raw)
         if len(items):
-            ahead = _drift(items, item_vel, 0.0, steps)  # (T, K, 2)
+            reach = raw.pursuer_radius + item_radius
+            ahead = _drift(items, item_vel, item_radius, steps)  # (T, K, 2)
             d = np.linalg.norm(future[:, :, :, None, :] - ahead[:, None, None, :, :], axis=-1)
             close = np.clip(reach + 0.015 - d, 0.0, None).sum(axis=(0, 3))  # (N, 9)
             score = score + self.avoid_weight * (close > 0) + 10.0 * close
@@ -187,7 +228,7 @@ class WaterworldExpert(_Steering):
         return goal, chasing
 
     def avoid(self, raw: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        return raw._poison_pos, raw._poison_vel, raw.pursuer_radius + raw.poison_radius
+        return raw._poison_pos, raw._poison_vel, raw.poison_radius
 
 
 class WaterworldAdversary(_Steering):
@@ -205,7 +246,7 @@ class WaterworldAdversary(_Steering):
         return raw._poison_pos[np.argmin(dist, axis=1)], np.ones(len(pos), dtype=bool)
 
     def avoid(self, raw: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        return raw._food_pos, raw._food_vel, raw.pursuer_radius + raw.evader_radius
+        return raw._food_pos, raw._food_vel, raw.evader_radius
 
 
 def make_expert(env: Any) -> WaterworldExpert:
@@ -217,6 +258,14 @@ def make_adversary(env: Any) -> WaterworldAdversary:
 
 
 def episode_metrics(env: Any) -> dict[str, float]:
+    """Food caught and pursuer-poison contacts in the episode just played, when the env counts them.
+
+    Reads `food_caught` (food items caught: the `caught.sum()` of each step's
+    `_collide_and_reward`) and `poison_touched` (pursuer-poison contacts: `touch.sum()` of the
+    poison check, so `poison_reward * poison_touched` is the poison part of the team return),
+    both reset by `reset()`. Without those counters nothing is reported: the food caught cannot
+    be recovered from the env after the episode (caught food respawns).
+    """
     raw = env.unwrapped
     out = {}
     for name in ("food_caught", "poison_touched"):

@@ -230,3 +230,35 @@ def test_every_spec_is_consistent() -> None:
         assert list(spec.ladder) == sorted(spec.ladder), name
         assert all(spec.n_min <= n <= spec.n_max for n in spec.ladder), name
         assert "max_cycles" in spec.options, name
+
+
+def test_kaz_seed_replays_on_a_reused_env() -> None:
+    # PettingZoo's KAZ v11 keeps its spawn timer across resets; make_env restarts it.
+    def first_steps(env) -> list[np.ndarray]:
+        env.reset(seed=21)
+        out = []
+        for _ in range(60):
+            obs, *_ = env.step(dict.fromkeys(env.agents, 5))
+            out.append(obs["archer_0"].copy())
+        return out
+
+    env = make_env("knights_archers_zombies", 2)
+    reference = first_steps(env)
+    env.reset(seed=3)
+    for _ in range(7):  # an episode prefix that is not a multiple of spawn_delay
+        env.step(dict.fromkeys(env.agents, 5))
+    again = first_steps(env)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, again, strict=True))
+
+
+def test_waterworld_counts_food_and_poison_per_episode() -> None:
+    from datagen.policies.evaluate import evaluate
+    from datagen.policies.registry import make_policy
+
+    result = evaluate(
+        "waterworld", 2, lambda env: make_policy("random", env), 2, options={"max_cycles": 100}
+    )
+    assert set(result.metrics) == {"food_caught", "poison_touched"}
+    # Random play touches poison now and then, and each touch costs exactly poison_reward (-1):
+    assert all(v >= 0 for v in result.metrics["poison_touched"])
+    assert sum(result.metrics["poison_touched"]) > 0
