@@ -96,6 +96,7 @@ def test_reset_clears_the_carried_state(env) -> None:
     assert np.abs(expert.carry).sum() > 0 or expert.timer.any()
     expert.reset(env, np.random.default_rng(0))
     assert not expert.carry.any() and not expert.timer.any() and not expert.stance.any()
+    assert not expert.state.any() and not expert.speed.any()
 
 
 def test_probs_and_labels(env) -> None:
