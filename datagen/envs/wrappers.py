@@ -173,7 +173,18 @@ class TeamEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         if self.state_space is None:
             raise AttributeError(f"{self.metadata['name']} has no global state")
-        return _cast(self.env.state(), self.state_space)
+        try:
+            return _cast(self.env.state(), self.state_space)
+        except AttributeError:
+            return self._multiwalker_v9_state_after_removal()
+
+    def _multiwalker_v9_state_after_removal(self) -> np.ndarray:
+        """multiwalker-v9's state() reads every walker's body, and a walker removed on falling has
+        none left, so it raises once a walker has fallen. Like the observation of a dead agent,
+        the state is then all zeros; with nobody removed the error is real and propagates."""
+        if self.agents and all(self._alive.values()):
+            raise
+        return np.zeros(self.state_space.shape, dtype=self.state_space.dtype)
 
     def render(self) -> Any:
         return self.env.render()

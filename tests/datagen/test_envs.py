@@ -262,3 +262,13 @@ def test_waterworld_counts_food_and_poison_per_episode() -> None:
     # Random play touches poison now and then, and each touch costs exactly poison_reward (-1):
     assert all(v >= 0 for v in result.metrics["poison_touched"])
     assert sum(result.metrics["poison_touched"]) > 0
+
+
+def test_multiwalker_state_after_a_fall_is_zeros_not_a_crash() -> None:
+    env = make_env("multiwalker", 2)
+    env.reset(seed=1)
+    state = env.state()
+    assert np.any(state)
+    while env.agents:
+        env.step(dict.fromkeys(env.agents, 60))  # everyone sits back and falls
+    np.testing.assert_array_equal(env.state(), np.zeros_like(state))
