@@ -565,11 +565,12 @@ def cards_command(
                         click.echo(f"skipped {request.dataset_id}: {err}", err=True)
                         continue
                     click.echo(f"collected {request.dataset_id}")
-    command = "marl-datagen cards " + " ".join(f"--env {n}" for n in names)
+    parts = ["marl-datagen cards", *(f"--env {n}" for n in names)]
     if collect_episodes is not None:
-        command += f" --collect-episodes {collect_episodes}"
+        parts.append(f"--collect-episodes {collect_episodes}")
+    command = " ".join(parts)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_cards(envs, command.strip()))
+    out.write_text(render_cards(envs, command))
     click.echo(f"wrote {out}")
 
 
