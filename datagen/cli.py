@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -437,6 +438,28 @@ def delete_command(dataset: str, yes: bool) -> None:
     click.echo(f"deleted {path}")
 
 
+def _measurement_options(episodes: int, episodes_help: str) -> Callable:
+    """--env, --agents (repeatable), --episodes and --seed, shared by reference and calibrate."""
+
+    def decorate(command: Callable) -> Callable:
+        command = click.option("--seed", default=0, show_default=True, help="Evaluation seed.")(
+            command
+        )
+        command = click.option(
+            "--episodes", "n_episodes", default=episodes, show_default=True, help=episodes_help
+        )(command)
+        command = click.option(
+            "--agents",
+            "counts",
+            multiple=True,
+            type=int,
+            help="Team size (repeatable; default: every count of the env's ladder).",
+        )(command)
+        return click.option("--env", "env_name", required=True, help="Env of the suite.")(command)
+
+    return decorate
+
+
 def _counts(env_name: str, counts: tuple[int, ...]) -> list[int]:
     spec = get_spec(env_name)
     for n in counts:
@@ -445,16 +468,7 @@ def _counts(env_name: str, counts: tuple[int, ...]) -> list[int]:
 
 
 @main.command("reference")
-@click.option("--env", "env_name", required=True, help="Env of the suite.")
-@click.option(
-    "--agents",
-    "counts",
-    multiple=True,
-    type=int,
-    help="Team size (repeatable; default: every count of the env's ladder).",
-)
-@click.option("--episodes", "n_episodes", default=100, show_default=True, help="Episodes each.")
-@click.option("--seed", default=0, show_default=True, help="Evaluation seed.")
+@_measurement_options(episodes=100, episodes_help="Episodes of each policy.")
 def reference_command(env_name: str, counts: tuple[int, ...], n_episodes: int, seed: int) -> None:
     """Measure random and expert team returns and store them in data/reference_scores.json.
 
@@ -482,16 +496,7 @@ def reference_command(env_name: str, counts: tuple[int, ...], n_episodes: int, s
 
 
 @main.command("calibrate")
-@click.option("--env", "env_name", required=True, help="Env of the suite.")
-@click.option(
-    "--agents",
-    "counts",
-    multiple=True,
-    type=int,
-    help="Team size (repeatable; default: every count of the env's ladder).",
-)
-@click.option("--episodes", "n_episodes", default=20, show_default=True, help="Episodes a probe.")
-@click.option("--seed", default=0, show_default=True, help="Evaluation seed.")
+@_measurement_options(episodes=20, episodes_help="Episodes of each probe.")
 def calibrate_command(env_name: str, counts: tuple[int, ...], n_episodes: int, seed: int) -> None:
     """Find the medium behaviour's epsilon by bisection and store it in data/medium_recipes.json.
 
