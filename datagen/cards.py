@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from datagen.dataset.ops import list_local
-from datagen.dataset.reader import Dataset
 from datagen.envs import env_names, get_spec
 from datagen.paths import project_data_dir, read_json
 from datagen.policies.reference import REFERENCE_FILE
@@ -127,27 +126,20 @@ def datasets_table(envs: list[str]) -> list[str]:
             chosen.append(row)
 
     def order(row: dict[str, Any]) -> tuple:
-        quality = row["quality_tag"]
+        quality = row["quality"]
         rank = QUALITY_ORDER.index(quality) if quality in QUALITY_ORDER else len(QUALITY_ORDER)
         return envs.index(row["env"]), row["n_agents"], rank, quality
 
-    for row in chosen:
-        with Dataset(row["path"]) as dataset:
-            meta = dataset.metadata
-        row["quality_tag"] = meta["quality"].get("tag", meta["quality"]["name"])
-        row["normalized"] = meta.get("normalized_score")
-        row["std"] = meta["stats"]["std"]
-        row["coverage"] = meta["coverage"]
     lines = [
         "| env | n | quality | episodes | steps | team return | normalised score | coverage | "
         "size on disk |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(chosen, key=order):
-        score = "–" if row["normalized"] is None else f"{row['normalized']:.1f}"
+        score = "–" if row["normalized_score"] is None else f"{row['normalized_score']:.1f}"
         lines.append(
-            f"| {row['env']} | {row['n_agents']} | {row['quality_tag']} | {row['episodes']} | "
-            f"{row['steps']} | {row['mean_return']:.1f} ± {row['std']:.1f} | {score} | "
+            f"| {row['env']} | {row['n_agents']} | {row['quality']} | {row['episodes']} | "
+            f"{row['steps']} | {row['mean_return']:.1f} ± {row['std_return']:.1f} | {score} | "
             f"{row['coverage']:.3f} | {row['size_bytes'] / 1e6:.2f} MB |"
         )
     return lines

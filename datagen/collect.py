@@ -231,7 +231,11 @@ def _worker_play(dataset_path: str, collection_seed: int, index: int) -> tuple[i
 
 
 def _play_episodes(
-    request: CollectRequest, staging: Staging, on_episode: EpisodeCallback | None
+    request: CollectRequest,
+    staging: Staging,
+    env: Any,
+    policy: BehaviourPolicy,
+    on_episode: EpisodeCallback | None,
 ) -> int:
     """Stage episodes until the request is met; return how many episodes the dataset holds.
 
@@ -271,16 +275,11 @@ def _play_episodes(
 
     todo = next_indices()
     if request.workers == 1:
-        env = make_env(request.env, request.n_agents, **request.options)
-        policy = make_policy(request.behaviour, env)
-        try:
-            while needed() is None:
-                index = next(todo)
-                episode = rollout_episode(env, policy, episode_seed(request.seed, index))
-                staging.save(index, episode)
-                record(index, episode.length, episode.team_return())
-        finally:
-            env.close()
+        while needed() is None:
+            index = next(todo)
+            episode = rollout_episode(env, policy, episode_seed(request.seed, index))
+            staging.save(index, episode)
+            record(index, episode.length, episode.team_return())
         return needed()
     with ProcessPoolExecutor(
         max_workers=request.workers,
@@ -391,38 +390,40 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
         raise UserError(f"{path} already exists; pass --force to replace it")
     env = make_env(request.env, request.n_agents, **request.options)
     policy = make_policy(request.behaviour, env)  # fails early: unknown quality, no recipe
-    staging = Staging(path)
-    staging.start(request.identity(), resume=request.resume, force=request.force)
-    n_episodes = _play_episodes(request, staging, on_episode)
-    source = EpisodeStats(staging, n_episodes)
-    agent = env.possible_agents[0]
-    reference = reference_scores(request.env, request.n_agents)
+    try:
+        staging = Staging(path)
+        staging.start(request.identity(), resume=request.resume, force=request.force)
+        n_episodes = _play_episodes(request, staging, env, policy, on_episode)
+        source = EpisodeStats(staging, n_episodes)
+        agent = env.possible_agents[0]
+        reference = reference_scores(request.env, request.n_agents)
 
-    def metadata() -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "dataset_id": str(request.dataset_id),
-            "version": request.version,
-            "env": env_metadata(env, request.env),
-            "packages": package_versions(),
-            "n_agents": request.n_agents,
-            "agent_ids": list(env.possible_agents),
-            "observation_space": space_dict(env.observation_space(agent)),
-            "action_space": space_dict(env.action_space(agent)),
-            "state_space": None if env.state_space is None else space_dict(env.state_space),
-            "policy": policy.spec(),
-            "quality": quality_recipe(request, policy),
-            "seed": request.seed,
-            "episode_seeds": [episode_seed(request.seed, i) for i in range(n_episodes)],
-            **(summary := source.summary()),
-            "reference_scores": reference,
-            "normalized_score": None
-            if reference is None
-            else normalized_score(request.env, request.n_agents, summary["stats"]["mean"]),
-            "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        }
+        def metadata() -> dict[str, Any]:
+            return {
+                "format_version": FORMAT_VERSION,
+                "dataset_id": str(request.dataset_id),
+                "version": request.version,
+                "env": env_metadata(env, request.env),
+                "packages": package_versions(),
+                "n_agents": request.n_agents,
+                "agent_ids": list(env.possible_agents),
+                "observation_space": space_dict(env.observation_space(agent)),
+                "action_space": space_dict(env.action_space(agent)),
+                "state_space": None if env.state_space is None else space_dict(env.state_space),
+                "policy": policy.spec(),
+                "quality": quality_recipe(request, policy),
+                "seed": request.seed,
+                "episode_seeds": [episode_seed(request.seed, i) for i in range(n_episodes)],
+                **(summary := source.summary()),
+                "reference_scores": reference,
+                "normalized_score": None
+                if reference is None
+                else normalized_score(request.env, request.n_agents, summary["stats"]["mean"]),
+                "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            }
 
-    write_dataset(path, request.fmt, source, metadata)
-    staging.remove()
-    env.close()
+        write_dataset(path, request.fmt, source, metadata)
+        staging.remove()
+    finally:
+        env.close()
     return path
