@@ -1,0 +1,311 @@
+"""Benchmark suites as data: TOML files in `data/suites/` expanded into jobs and cells.
+
+A suite holds one or more `[[experiment]]` tables. Every experiment names one env and crosses its
+training team sizes, data, algorithms and seeds into *jobs*; a job trains once and is evaluated
+online at each of the experiment's evaluation team sizes, and each (job, evaluation size) pair is a
+*cell*, the unit the result store records. Keys of an experiment (defaults in brackets):
+
+    kind             "transfer" (train small, evaluate at every size), "finetune" (pretrain small,
+                     then a small dataset at a large size, against that small dataset alone), or
+                     "degenerate" (data quality and mixtures at a fixed size) ["transfer"]
+    env              an env of `marl-datagen envs`
+    env_options      env options, as `marl-datagen collect --option` takes them [{}]
+    train_agents     training team sizes; an entry that is a list trains one model on several
+                     team sizes at once, e.g. [2, 4, [2, 4]]
+    eval_agents      evaluation team sizes
+    data             data specs: a quality ("expert", "medium", "random", "degenerate"), a
+                     degenerate mode ("degenerate-saboteur", "degenerate-collapsed") or a mixture
+                     "expert+degenerate@25" (25 % of the episodes from the second source)
+    algos            registered algorithms (`marl-bench algos`)
+    seeds            training seeds [[0, 1, 2]]
+    dataset_episodes episodes per collected dataset [20]
+    dataset_seed     seed of every collection [0]
+    updates          gradient updates per training run [2000]
+    batch_size       transitions per batch [256]
+    eval_episodes    evaluation episodes per cell [10]
+    eval_seed        seed of the first evaluation episode; the same for every algorithm [1000]
+    finetune_episodes, finetune_updates
+                     (finetune only) the small dataset at each evaluation size, and the updates
+                     spent on it [5, 500]
+
+A suite may also `include = ["other-suite", ...]`, whose experiments it adds to its own (`full`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from datagen.envs import check_request
+from datagen.errors import UserError
+from datagen.paths import project_data_dir
+from datagen.policies.registry import DEGENERATE_MODES, QUALITIES
+
+KINDS = ("transfer", "finetune", "degenerate")
+SUITE_DIR = "suites"
+_MIXTURE = re.compile(r"^(?P<base>[a-z-]+)\+(?P<other>[a-z-]+)@(?P<percent>\d{1,2})$")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model trains on: one quality, or a mixture of two.
+
+    Attributes:
+        label: the spec as written in the suite (the table's name for it).
+        base: quality tag of the (main) source, e.g. "expert" or "degenerate-saboteur".
+        other: quality tag of the second source of a mixture, else None.
+        percent: share of the second source's episodes, 0-99.
+    """
+
+    label: str
+    base: str
+    other: str | None = None
+    percent: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> DataSpec:
+        """Parse "expert", "degenerate-saboteur" or "expert+degenerate@25".
+
+        Raises:
+            UserError: an unknown quality or mode, or a malformed mixture.
+        """
+        match = _MIXTURE.match(text)
+        if match:
+            spec = cls(text, match["base"], match["other"], int(match["percent"]))
+        elif "+" in text or "@" in text:
+            raise UserError(
+                f"bad data spec {text!r}; a mixture reads <quality>+<quality>@<percent>, "
+                "e.g. expert+degenerate@25"
+            )
+        else:
+            spec = cls(text, text)
+        for tag in spec.tags:
+            _check_quality_tag(tag)
+        return spec
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The quality tags of the datasets this spec needs."""
+        return (self.base,) if self.other is None else (self.base, self.other)
+
+    @property
+    def dataset_quality(self) -> str:
+        """The quality part of this data's dataset id (a mixture gets its own, digits included)."""
+        if self.other is None:
+            return self.base
+        return f"{self.base}-{self.other}{self.percent}"
+
+
+def _check_quality_tag(tag: str) -> None:
+    name, _, mode = tag.partition("-")
+    if name not in QUALITIES or (mode and (name != "degenerate" or mode not in DEGENERATE_MODES)):
+        valid = list(QUALITIES) + [f"degenerate-{m}" for m in DEGENERATE_MODES]
+        raise UserError(f"unknown data quality {tag!r}; valid qualities: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One `[[experiment]]` table of a suite, validated (see the module docstring for each key)."""
+
+    env: str
+    train_agents: tuple[tuple[int, ...], ...]
+    eval_agents: tuple[int, ...]
+    data: tuple[DataSpec, ...]
+    algos: tuple[str, ...]
+    kind: str = "transfer"
+    env_options: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dataset_episodes: int = 20
+    dataset_seed: int = 0
+    updates: int = 2000
+    batch_size: int = 256
+    eval_episodes: int = 10
+    eval_seed: int = 1000
+    finetune_episodes: int = 5
+    finetune_updates: int = 500
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run of a suite and the team sizes it is evaluated at.
+
+    Attributes:
+        experiment: the experiment the job belongs to.
+        train_agents: the team sizes of its training data.
+        data: what it trains on.
+        algo: the algorithm.
+        seed: the training seed.
+        regime: "offline" (transfer and degenerate), or for finetune "pretrained+finetuned" /
+            "small-only".
+    """
+
+    experiment: Experiment
+    train_agents: tuple[int, ...]
+    data: DataSpec
+    algo: str
+    seed: int
+    regime: str = "offline"
+
+    @property
+    def eval_agents(self) -> tuple[int, ...]:
+        return self.experiment.eval_agents
+
+    @property
+    def name(self) -> str:
+        """A file-system-safe name, unique within a suite (the job's run directory)."""
+        train = "+".join(str(n) for n in self.train_agents)
+        data = self.data.label.replace("+", "_plus_").replace("@", "_at_")
+        parts = [self.experiment.kind, self.experiment.env, f"n{train}", data, self.algo]
+        if self.regime != "offline":
+            parts.append(self.regime.replace("+", "_"))
+        return "-".join(parts) + f"-s{self.seed}"
+
+    def cell_key(self, eval_agents: int) -> str:
+        """The result store's key of this job evaluated at `eval_agents`."""
+        return f"{self.name}@n{eval_agents}"
+
+    def cell_keys(self) -> list[str]:
+        return [self.cell_key(n) for n in self.eval_agents]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named list of experiments."""
+
+    name: str
+    description: str
+    experiments: tuple[Experiment, ...]
+
+    def jobs(self) -> list[Job]:
+        """Every job of the suite, in a stable order (experiments, then training sizes, data,
+        algorithms, seeds)."""
+        jobs = []
+        for exp in self.experiments:
+            regimes = (
+                ("pretrained+finetuned", "small-only") if exp.kind == "finetune" else ("offline",)
+            )
+            for train in exp.train_agents:
+                for data in exp.data:
+                    for algo in exp.algos:
+                        for seed in exp.seeds:
+                            for regime in regimes:
+                                jobs.append(Job(exp, train, data, algo, seed, regime))
+        names = [job.name for job in jobs]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise UserError(f"suite {self.name!r} repeats jobs: {', '.join(duplicates[:3])}")
+        return jobs
+
+    def n_cells(self) -> int:
+        return sum(len(job.eval_agents) for job in self.jobs())
+
+
+def suite_names(directory: Path | None = None) -> list[str]:
+    """The suites shipped in `data/suites/`."""
+    base = directory or project_data_dir() / SUITE_DIR
+    return sorted(path.stem for path in base.glob("*.toml"))
+
+
+def load_suite(name_or_path: str | Path, known_algos: Iterable[str] | None = None) -> Suite:
+    """Load a suite by name (`data/suites/<name>.toml`) or from a TOML file.
+
+    Args:
+        name_or_path: a shipped suite's name or a path to a TOML file.
+        known_algos: the registered algorithm names, to check `algos` against (None: unchecked).
+
+    Raises:
+        UserError: an unknown suite, a malformed file, or an invalid experiment.
+    """
+    path = _suite_path(name_or_path)
+    return _load(path, known_algos, seen=())
+
+
+def _suite_path(name_or_path: str | Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise UserError(f"suite file {str(candidate)!r} does not exist")
+        return candidate
+    names = suite_names()
+    path = project_data_dir() / SUITE_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        close = difflib.get_close_matches(str(name_or_path), names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(
+            f"unknown suite {str(name_or_path)!r}{hint}; valid suites: {', '.join(names)} "
+            "or a path to a .toml file"
+        )
+    return path
+
+
+def _load(path: Path, known_algos: Iterable[str] | None, seen: tuple[str, ...]) -> Suite:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"suite file {path} is not valid TOML: {err}") from err
+    unknown = sorted(set(raw) - {"description", "include", "experiment"})
+    if unknown:
+        raise UserError(
+            f"{path.name}: unknown key {unknown[0]!r}; valid keys: description, include, experiment"
+        )
+    experiments: list[Experiment] = []
+    for included in raw.get("include", []):
+        if included in seen or included == path.stem:
+            raise UserError(f"{path.name}: suite {included!r} includes itself")
+        experiments.extend(
+            _load(_suite_path(included), known_algos, (*seen, path.stem)).experiments
+        )
+    for index, table in enumerate(raw.get("experiment", [])):
+        experiments.append(_experiment(table, f"{path.name} experiment {index + 1}", known_algos))
+    if not experiments:
+        raise UserError(f"{path.name}: a suite needs at least one [[experiment]]")
+    return Suite(path.stem, raw.get("description", ""), tuple(experiments))
+
+
+def _experiment(table: dict[str, Any], where: str, known_algos: Iterable[str] | None) -> Experiment:
+    valid = [f.name for f in fields(Experiment)]
+    unknown = sorted(set(table) - set(valid))
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
+    missing = [
+        key for key in ("env", "train_agents", "eval_agents", "data", "algos") if key not in table
+    ]
+    if missing:
+        raise UserError(f"{where}: missing key {missing[0]!r}")
+    values = dict(table)
+    values["train_agents"] = tuple(
+        tuple(entry) if isinstance(entry, list) else (entry,) for entry in table["train_agents"]
+    )
+    values["data"] = tuple(DataSpec.parse(text) for text in table["data"])
+    for key in ("eval_agents", "algos", "seeds"):
+        if key in values:
+            values[key] = tuple(values[key])
+    exp = Experiment(**values)
+    if exp.kind not in KINDS:
+        raise UserError(f"{where}: unknown kind {exp.kind!r}; valid kinds: {', '.join(KINDS)}")
+    sizes = {n for group in exp.train_agents for n in group} | set(exp.eval_agents)
+    for n in sorted(sizes):
+        try:
+            check_request(exp.env, n, exp.env_options)
+        except UserError as err:
+            raise UserError(f"{where}: {err}") from err
+    if known_algos is not None:
+        known = list(known_algos)
+        for algo in exp.algos:
+            if algo not in known:
+                raise UserError(
+                    f"{where}: unknown algorithm {algo!r}; valid algorithms: {', '.join(known)}"
+                )
+    for key in ("dataset_episodes", "updates", "batch_size", "eval_episodes", "finetune_episodes"):
+        if getattr(exp, key) < 1:
+            raise UserError(f"{where}: {key} must be at least 1")
+    if not (exp.seeds and exp.algos and exp.data and exp.eval_agents and exp.train_agents):
+        raise UserError(
+            f"{where}: seeds, algos, data, train_agents and eval_agents must be non-empty"
+        )
+    return exp

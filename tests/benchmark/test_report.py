@@ -1,0 +1,179 @@
+"""Suites, the result store, score aggregation and the report (a pure function of records)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rliable import library as rly
+from rliable import metrics
+
+from benchmark.report import make_report, marl_eval_json, plot
+from benchmark.scores import aggregate
+from benchmark.store import ResultStore, load_records
+from benchmark.suites import DataSpec, load_suite, suite_names
+from datagen.errors import UserError
+from tests.benchmark.records import golden_records
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("md", "report.md"), ("csv", "report.csv"), ("latex", "report.tex")]
+)
+def test_report_matches_golden(fmt: str, name: str) -> None:
+    assert make_report(golden_records(), fmt) == (GOLDEN / name).read_text()
+
+
+def test_golden_numbers_are_the_hand_computed_ones() -> None:
+    """IQM of three seeds trims nothing (rliable's 25 % cut of 3 runs is 0 runs), and the
+    probability of improvement counts wins and half ties over the 9 seed pairs."""
+    by_key = {
+        (a.algo, a.field("eval_agents"), a.field("data")): a for a in aggregate(golden_records())
+    }
+    assert by_key[("bc", 2, "expert")].iqm == pytest.approx(50.0)
+    assert by_key[("iql", 8, "expert")].iqm == pytest.approx(40.0)
+    # iql {50, 60, 70} against bc {30, 40, 50} at n=4: 8.5 of 9 pairs.
+    assert by_key[("iql", 4, "expert")].improvement == pytest.approx(8.5 / 9)
+    assert by_key[("sac", 8, "expert")].n_failed == 1
+    assert np.isnan(by_key[("sac", 8, "expert")].iqm)
+
+
+def test_intervals_agree_with_rliable() -> None:
+    rng = np.random.default_rng(3)
+    scores = {"bc": rng.normal(40, 10, 5), "iql": rng.normal(50, 10, 5)}
+    records = [
+        {
+            "key": f"{algo}{seed}",
+            "status": "ok",
+            "kind": "transfer",
+            "env": "pursuit",
+            "train_agents": [2],
+            "eval_agents": 2,
+            "data": "expert",
+            "algo": algo,
+            "seed": seed,
+            "normalized_score": float(value),
+            "team_return_mean": 0.0,
+        }
+        for algo, values in scores.items()
+        for seed, value in enumerate(values)
+    ]
+    ours = {a.algo: a for a in aggregate(records)}
+    matrices = {algo: values[:, None] for algo, values in scores.items()}
+    point, interval = rly.get_interval_estimates(
+        matrices, metrics.aggregate_iqm, reps=4000, random_state=np.random.RandomState(0)
+    )
+    for algo in scores:
+        assert ours[algo].iqm == pytest.approx(point[algo])
+        assert ours[algo].iqm_ci == pytest.approx(tuple(np.ravel(interval[algo])), abs=1.0)
+    _, p_interval = rly.get_interval_estimates(
+        {"iql": (matrices["iql"], matrices["bc"])},
+        metrics.probability_of_improvement,
+        reps=4000,
+        random_state=np.random.RandomState(0),
+    )
+    assert ours["iql"].improvement_ci == pytest.approx(tuple(np.ravel(p_interval["iql"])), abs=0.05)
+
+
+def test_report_json_and_marl_eval_export() -> None:
+    rows = json.loads(make_report(golden_records(), "json"))
+    sac = [r for r in rows if r["algo"] == "sac"][0]
+    assert sac["iqm"] is None and sac["n_failed"] == 1
+    exported = marl_eval_json(golden_records())
+    runs = exported["pursuit"]["transfer-n2-expert-eval-n8"]["iql"]
+    assert sorted(runs) == ["run_0", "run_1", "run_2"]
+    assert runs["run_0"]["absolute_metrics"]["normalized_score"] == [28.0, 32.0]
+    assert runs["run_0"]["step_1"]["step_count"] == 100
+    assert "sac" not in exported["pursuit"]["transfer-n2-expert-eval-n8"]
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    paths = plot(aggregate(golden_records()), tmp_path)
+    assert [p.name for p in paths] == ["transfer-pursuit-n2-expert.png"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_store_skips_a_truncated_last_line_and_keeps_the_latest(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.append({"key": "a", "status": "failed", "error": "boom"})
+    store.append({"key": "a", "status": "ok"})
+    with open(store.path, "a") as handle:
+        handle.write('{"key": "b", "sta')  # a kill mid-write
+    assert store.finished_keys() == {"a"}
+    store.append({"key": "c", "status": "ok"})  # the next run appends after the fragment
+    assert store.finished_keys() == {"a", "c"}
+    assert [r["key"] for r in load_records(tmp_path)] == ["a", "c"]
+
+
+def test_store_rejects_corruption_in_the_middle(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.path.write_text(
+        '{"key": "a", "status": "ok"}\n{not json}\n{"key": "b", "status": "ok"}\n'
+    )
+    with pytest.raises(UserError, match="line 2 is not a JSON record"):
+        store.records()
+
+
+def test_shipped_suites_load_and_expand() -> None:
+    assert {"quick", "scale-up", "degenerate", "full"} <= set(suite_names())
+    quick = load_suite("quick")
+    assert len({j.algo for j in quick.jobs()}) == 2 and quick.experiments[0].eval_agents == (2, 4)
+    full = load_suite("full")
+    assert len(full.jobs()) == len(load_suite("scale-up").jobs()) + len(
+        load_suite("degenerate").jobs()
+    )
+    finetune = [j for j in load_suite("scale-up").jobs() if j.experiment.kind == "finetune"]
+    assert {j.regime for j in finetune} == {"pretrained+finetuned", "small-only"}
+    for suite in ("scale-up", "degenerate"):
+        for exp in load_suite(suite).experiments:
+            if exp.kind == "transfer":
+                largest = max(n for group in exp.train_agents for n in group)
+                assert max(exp.eval_agents) >= 4 * largest
+
+
+def test_data_specs() -> None:
+    spec = DataSpec.parse("expert+degenerate@25")
+    assert (spec.base, spec.other, spec.percent) == ("expert", "degenerate", 25)
+    assert spec.dataset_quality == "expert-degenerate25"
+    assert DataSpec.parse("degenerate-saboteur").tags == ("degenerate-saboteur",)
+    with pytest.raises(UserError, match="valid qualities"):
+        DataSpec.parse("excellent")
+    with pytest.raises(UserError, match="a mixture reads"):
+        DataSpec.parse("expert+degenerate")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[[experiment]]\nenv = 'pursuit'\n", "missing key 'train_agents'"),
+        (
+            "[[experiment]]\nenv='pursuit'\ntrain_agents=[2]\neval_agents=[2]\ndata=['expert']\n"
+            "algos=['bc']\nsedes=[0]\n",
+            "unknown key 'sedes'; valid keys:",
+        ),
+        (
+            "[[experiment]]\nenv='pursuit'\ntrain_agents=[2]\neval_agents=[999]\ndata=['expert']\n"
+            "algos=['bc']\n",
+            "pursuit supports 1 to 64 agents, got 999",
+        ),
+        (
+            "[[experiment]]\nenv='pursuit'\ntrain_agents=[2]\neval_agents=[2]\ndata=['expert']\n"
+            "algos=['nope']\n",
+            "unknown algorithm 'nope'; valid algorithms: bc",
+        ),
+        ("description = 'x'\n", "at least one"),
+    ],
+)
+def test_bad_suites_are_one_line_errors(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(UserError, match=message):
+        load_suite(path, known_algos=["bc", "iql"])
+
+
+def test_unknown_suite_names_the_valid_ones() -> None:
+    with pytest.raises(UserError, match=r"unknown suite 'quik' \(did you mean 'quick'\?\)"):
+        load_suite("quik")
