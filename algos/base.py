@@ -1,0 +1,203 @@
+"""The one base class of every algorithm, and the base of their configs.
+
+An algorithm subclasses `Algorithm` and provides:
+
+- `name`, `description` and `Config` (a frozen dataclass subclassing `AlgoConfig` whose fields are
+  declared with `param(default, doc)`: every field has a one-line doc and a documented source);
+- `metric_keys`: the keys `update` returns (`loss/...` for losses);
+- `build()`: create its networks with `self.add_network(name, module)` (every learnable tensor lives
+  in a registered module, target networks included) and its optimisers in `self.optimizers`;
+- `loss(batch) -> (total, metrics)`: the differentiable loss of one update (the sum of every term,
+  each optimiser's term depending only on its own parameters — detach the rest) and the metrics as
+  0-d tensors;
+- `action_scores(obs) -> (B, N, A)`: the logits or Q-values `act` maximises or samples from;
+- optionally `after_step()` (target networks, schedules) and `sampling_subset(data)` (which
+  transitions `fit` may draw, e.g. filtered BC's best episodes).
+
+`update(batch)` is defined here once: zero the gradients, `loss`, backward, step every optimiser,
+count, `after_step`, and turn the metrics into floats with one device sync. The bare loop of
+`marl-bench perf algos` runs the same `loss` + backward + step without the rest, which is how the
+overhead of this bookkeeping is measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from algos.data import Batch, DataSpec, OfflineData
+from algos.functional import masked_argmax, masked_softmax
+from algos.networks import ENCODER_KINDS
+from datagen.errors import UserError
+
+
+def param(default: Any, doc: str) -> Any:
+    """A config field with its one-line documentation (shown by `marl-bench algos`)."""
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    """Fields every algorithm shares: the size and kind of its per-agent networks."""
+
+    hidden_size: int = param(
+        256, "width of every hidden layer (d3rlpy's default vector encoder: 256, 256)"
+    )
+    encoder: str = param(
+        "auto", f"observation encoder, one of {', '.join(ENCODER_KINDS)} (auto: chosen by shape)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.hidden_size < 1:
+            raise UserError(f"hidden_size must be at least 1, got {self.hidden_size}")
+        if self.encoder not in ENCODER_KINDS:
+            raise UserError(
+                f"unknown encoder {self.encoder!r}; valid encoders: {', '.join(ENCODER_KINDS)}"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def docs(cls) -> dict[str, str]:
+        """Each field's one-line documentation."""
+        return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+class Algorithm:
+    """Base of every offline algorithm (see the module docstring for what a subclass provides).
+
+    Args:
+        spec: the data's observation shape, action count, state shape and normalisation.
+        config: the algorithm's `Config`.
+        seed: seeds the network initialisation (without touching torch's global generator) and
+            `self.generator`, from which any randomness of updates must be drawn.
+        device: where networks live.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type[AlgoConfig]] = AlgoConfig
+    metric_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, spec: DataSpec, config: AlgoConfig, seed: int = 0, device: str = "cpu"
+    ) -> None:
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
+        self.spec = spec
+        self.config = config
+        self.seed = seed
+        self.device = torch.device(device)
+        self.n_updates = 0
+        self.generator = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.networks = nn.ModuleDict()
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.build()
+
+    # ------------------------------------------------------------------ provided by subclasses
+    def build(self) -> None:
+        """Create networks (`add_network`) and optimisers (`self.optimizers`)."""
+        raise NotImplementedError
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The total loss of one update and its metrics (0-d tensors, detached)."""
+        raise NotImplementedError
+
+    def action_scores(self, obs: Tensor) -> Tensor:
+        """(B, N, *obs_shape) -> (B, N, A) logits or Q-values that `act` uses."""
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after every optimiser step (target networks, schedules). Default: nothing."""
+
+    def sampling_subset(self, data: OfflineData) -> Tensor | None:
+        """Transition indices `fit` may sample from, or None for all. Default: all."""
+        return None
+
+    # ------------------------------------------------------------------------------ provided
+    def add_network(self, name: str, module: nn.Module) -> nn.Module:
+        """Register `module` (moved to the device) so it is saved, loaded and counted."""
+        self.networks[name] = module.to(self.device)
+        return self.networks[name]
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on `batch`; returns the metrics (`metric_keys`) as floats."""
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
+        total, metrics = self.loss(batch)
+        total.backward()
+        for optimizer in self.optimizers.values():
+            optimizer.step()
+        self.n_updates += 1
+        self.after_step()
+        values = torch.stack([value.detach().float() for value in metrics.values()]).tolist()
+        return dict(zip(metrics, values, strict=True))
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: Tensor | np.ndarray,
+        alive: Tensor | np.ndarray,
+        action_mask: Tensor | np.ndarray | None = None,
+        greedy: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Actions for a team of any size.
+
+        Args:
+            obs: (N, *obs_shape) one team, or (B, N, *obs_shape) a batch of teams.
+            alive: (N,) or (B, N) bool; dead agents get an action too (the env ignores it).
+            action_mask: (N, A) or (B, N, A) bool legal actions; None: all legal.
+            greedy: the best-scoring legal action; else sample from the softmax of the scores
+                over legal actions (Boltzmann for Q-values).
+            generator: the torch generator sampling draws from (on the algorithm's device).
+
+        Returns:
+            (N,) or (B, N) int64 actions, never an illegal one, on the algorithm's device.
+        """
+        obs = torch.as_tensor(obs, device=self.device)
+        alive = torch.as_tensor(alive, device=self.device)
+        single = alive.dim() == 1
+        if single:
+            obs = obs.unsqueeze(0)
+        scores = self.action_scores(obs)  # (B, N, A)
+        if action_mask is None:
+            mask = torch.ones_like(scores, dtype=torch.bool)
+        else:
+            mask = torch.as_tensor(action_mask, device=self.device, dtype=torch.bool)
+            mask = mask.reshape(scores.shape)
+        if greedy:
+            actions = masked_argmax(scores, mask)
+        else:
+            probs = masked_softmax(scores, mask).reshape(-1, scores.shape[-1])  # (B * N, A)
+            sampled = torch.multinomial(probs, 1, generator=generator)
+            actions = sampled.reshape(scores.shape[:-1])
+        return actions[0] if single else actions
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: networks, optimisers, counters and the generator."""
+        return {
+            "networks": self.networks.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "n_updates": self.n_updates,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+        self.networks.load_state_dict(state["networks"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        self.n_updates = int(state["n_updates"])
+        self.generator.set_state(state["generator"])
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.networks.parameters())

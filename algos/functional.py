@@ -1,0 +1,254 @@
+"""Pure functions shared by every algorithm: masks, TD targets, conservative and divergence terms.
+
+Conventions, for every function below:
+
+- agents live on axis 1 and actions on the last axis: Q-values and logits are (B, N, A), actions,
+  rewards and masks over agents are (B, N);
+- `action_mask` is a bool tensor (B, N, A), True for a legal action; every agent has at least one
+  legal action (padded agents are all-legal);
+- `alive` is a bool tensor (B, N); averages over agents are taken over alive agents only, with
+  `torch.where` (never a product), so a NaN or infinity computed for a dead or padded agent cannot
+  leak into a loss;
+- illegal actions are set to −inf *before* any reduction over actions (REFERENCE §6: the seed's code
+  took the logsumexp over an already-masked Q, which let illegal actions count);
+- log-probabilities of illegal actions are `ILLEGAL_LOG_PROB`, a large finite negative number rather
+  than −inf: a product 0 · (−inf) is NaN and so is its gradient, even behind a `torch.where`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+#: log π(a) of an illegal action: exp() of it is exactly 0 in float32, yet 0 times it is 0.
+ILLEGAL_LOG_PROB = -1e9
+
+
+def mask_illegal(values: Tensor, action_mask: Tensor) -> Tensor:
+    """`values` (…, A) with illegal actions set to −inf."""
+    return values.masked_fill(~action_mask, float("-inf"))
+
+
+def masked_argmax(values: Tensor, action_mask: Tensor) -> Tensor:
+    """Index of the largest legal value along the last axis.
+
+    Args:
+        values: (…, A).
+        action_mask: (…, A) bool.
+
+    Returns:
+        (…) int64; never an illegal action when one action is legal.
+    """
+    return mask_illegal(values, action_mask).argmax(dim=-1)
+
+
+def masked_logsumexp(values: Tensor, action_mask: Tensor) -> Tensor:
+    """log Σ_{a legal} exp(values[a]) along the last axis: (…, A) -> (…)."""
+    return torch.logsumexp(mask_illegal(values, action_mask), dim=-1)
+
+
+def masked_log_softmax(logits: Tensor, action_mask: Tensor) -> Tensor:
+    """Log-probabilities of the softmax over legal actions; `ILLEGAL_LOG_PROB` for illegal ones."""
+    log_probs = torch.log_softmax(mask_illegal(logits, action_mask), dim=-1)  # (…, A)
+    return log_probs.masked_fill(~action_mask, ILLEGAL_LOG_PROB)
+
+
+def masked_softmax(logits: Tensor, action_mask: Tensor) -> Tensor:
+    """Softmax over legal actions; exactly 0 for illegal ones. (…, A)."""
+    return torch.softmax(mask_illegal(logits, action_mask), dim=-1)
+
+
+def expectation(probs: Tensor, values: Tensor, action_mask: Tensor) -> Tensor:
+    """Σ_{a legal} probs[a] · values[a] along the last axis: (…, A) -> (…).
+
+    Illegal entries contribute exactly 0, with a zero gradient, whatever `values` holds there
+    (±inf or NaN included): they are replaced before the product, not after.
+    """
+    return (probs * values.masked_fill(~action_mask, 0.0)).masked_fill(~action_mask, 0.0).sum(-1)
+
+
+def masked_mean(values: Tensor, alive: Tensor) -> Tensor:
+    """Mean of `values` (B, N) over alive agents; 0 when no agent is alive."""
+    total = torch.where(alive, values, 0.0).sum()
+    return total / alive.sum().clamp(min=1)
+
+
+def gather_actions(values: Tensor, actions: Tensor) -> Tensor:
+    """values[…, actions]: (B, N, A) and (B, N) int64 -> (B, N)."""
+    return values.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+
+def td_target(
+    rewards: Tensor,
+    bootstrap: Tensor,
+    gamma: float,
+    next_q_online: Tensor,
+    next_q_target: Tensor,
+    next_action_mask: Tensor,
+) -> Tensor:
+    """Double-DQN target r + γ · bootstrap · Q_target(s', argmax_{a' legal} Q_online(s', a')).
+
+    Args:
+        rewards: (B, N).
+        bootstrap: (B, N) float or bool, 1 where the next observation continues the episode
+            (see `algos.data.bootstrap_mask`).
+        gamma: discount.
+        next_q_online: (B, N, A) Q-values of the online network at s' (selects the action).
+        next_q_target: (B, N, A) Q-values of the target network at s' (evaluates it).
+        next_action_mask: (B, N, A) bool legal actions at s'.
+
+    Returns:
+        (B, N) targets, without gradient.
+    """
+    with torch.no_grad():
+        next_actions = masked_argmax(next_q_online, next_action_mask)  # (B, N)
+        next_value = gather_actions(next_q_target, next_actions)  # (B, N)
+        # Where bootstrap is 0 the next value is dropped with `where`: a dead agent's zero
+        # observation may give any value, and 0 · inf would be NaN.
+        return rewards + gamma * torch.where(bootstrap.bool(), next_value, 0.0)
+
+
+def cql_term(q: Tensor, actions: Tensor, action_mask: Tensor, alive: Tensor) -> Tensor:
+    """Discrete CQL term: mean over alive agents of logsumexp_{a legal} Q(s, a) − Q(s, a_data).
+
+    Kumar et al. 2020, eq. (4) with the CQL(H) choice of regulariser; exact for discrete actions.
+
+    Args:
+        q: (B, N, A) Q-values (with gradient).
+        actions: (B, N) int64 dataset actions.
+        action_mask: (B, N, A) bool legal actions.
+        alive: (B, N) bool.
+
+    Returns:
+        A scalar (≥ 0 up to the log of the number of legal actions' spread).
+    """
+    gap = masked_logsumexp(q, action_mask) - gather_actions(q, actions)  # (B, N)
+    return masked_mean(gap, alive)
+
+
+def discrete_soft_value(
+    probs: Tensor, log_probs: Tensor, q: Tensor, alpha: float | Tensor, action_mask: Tensor
+) -> Tensor:
+    """Soft state value V(s) = Σ_{a legal} π(a|s) [Q(s, a) − α log π(a|s)]: (B, N, A) -> (B, N).
+
+    `q` is typically the element-wise minimum of two target critics (REFERENCE §6).
+    """
+    return expectation(probs, q - alpha * log_probs, action_mask)
+
+
+def discrete_sac_target(
+    rewards: Tensor,
+    bootstrap: Tensor,
+    gamma: float,
+    next_probs: Tensor,
+    next_log_probs: Tensor,
+    next_q: Tensor,
+    alpha: float | Tensor,
+    next_action_mask: Tensor,
+) -> Tensor:
+    """Discrete SAC critic target r + γ · bootstrap · Σ_a π(a|s')[Q'(s', a) − α log π(a|s')].
+
+    The expectation is over every legal action (Christodoulou 2019, eq. 10), not a sampled one —
+    the seed's code did not sum over actions.
+
+    Args:
+        rewards: (B, N).
+        bootstrap: (B, N) float or bool.
+        gamma: discount.
+        next_probs: (B, N, A) π(·|s').
+        next_log_probs: (B, N, A) log π(·|s') (−inf for illegal actions is fine).
+        next_q: (B, N, A) min over the target critics at s'.
+        alpha: entropy temperature.
+        next_action_mask: (B, N, A) bool.
+
+    Returns:
+        (B, N) targets, without gradient.
+    """
+    with torch.no_grad():
+        value = discrete_soft_value(next_probs, next_log_probs, next_q, alpha, next_action_mask)
+        return rewards + gamma * torch.where(bootstrap.bool(), value, 0.0)
+
+
+def discrete_sac_actor_loss(
+    probs: Tensor,
+    log_probs: Tensor,
+    q: Tensor,
+    alpha: float | Tensor,
+    action_mask: Tensor,
+    alive: Tensor,
+) -> Tensor:
+    """Mean over alive agents of Σ_{a legal} π(a|s)[α log π(a|s) − Q(s, a)] (Q without gradient)."""
+    per_agent = expectation(probs, alpha * log_probs - q.detach(), action_mask)  # (B, N)
+    return masked_mean(per_agent, alive)
+
+
+def entropy(probs: Tensor, log_probs: Tensor, action_mask: Tensor) -> Tensor:
+    """−Σ_{a legal} π(a) log π(a): (…, A) -> (…)."""
+    return -expectation(probs, log_probs, action_mask)
+
+
+def categorical_kl(
+    log_p: Tensor, log_q: Tensor, action_mask: Tensor, p: Tensor | None = None
+) -> Tensor:
+    """Exact KL(p ‖ q) = Σ_{a legal} p(a) [log p(a) − log q(a)]: (…, A) -> (…).
+
+    Args:
+        log_p: (…, A) log-probabilities of p (any value where p is 0).
+        log_q: (…, A) log-probabilities of q; must be finite wherever p > 0.
+        action_mask: (…, A) bool, the actions summed over.
+        p: the probabilities of p when already computed (else exp(log_p)).
+    """
+    p = log_p.exp() if p is None else p
+    support = action_mask & (p > 0)
+    # Replace before subtracting and multiplying, so neither the value nor its gradient is NaN.
+    log_ratio = log_p.masked_fill(~support, 0.0) - log_q.masked_fill(~support, 0.0)
+    return (p * log_ratio).masked_fill(~support, 0.0).sum(-1)
+
+
+def gaussian_action_kernel(n_actions: int, sigma: float) -> Tensor:
+    """The Gaussian kernel between one-hot actions: K[a, b] = exp(−‖e_a − e_b‖² / (2σ²)).
+
+    For one-hot actions ‖e_a − e_b‖² is 2 when a ≠ b, so K = 1 on the diagonal and exp(−1/σ²)
+    elsewhere. Returns (A, A) float32.
+    """
+    off_diagonal = torch.exp(torch.tensor(-1.0 / sigma**2))
+    kernel = torch.full((n_actions, n_actions), float(off_diagonal))
+    return kernel.fill_diagonal_(1.0)
+
+
+def discrete_mmd(p: Tensor, q: Tensor, kernel: Tensor) -> Tensor:
+    """Closed-form squared MMD between two categorical distributions: (p − q)ᵀ K (p − q).
+
+    Args:
+        p: (…, A) probabilities (0 on illegal actions).
+        q: (…, A) probabilities.
+        kernel: (A, A) positive semi-definite kernel between actions.
+
+    Returns:
+        (…) non-negative; 0 when p = q.
+    """
+    diff = p - q  # (…, A)
+    return ((diff @ kernel) * diff).sum(-1)
+
+
+def support_mask(behaviour_probs: Tensor, threshold: float, action_mask: Tensor) -> Tensor:
+    """Actions in the behaviour's support: legal and β(a) > threshold · max_a β(a). (…, A) bool."""
+    peak = torch.where(action_mask, behaviour_probs, 0.0).amax(dim=-1, keepdim=True)
+    return action_mask & (behaviour_probs > threshold * peak)
+
+
+def out_of_support_mass(
+    probs: Tensor, behaviour_probs: Tensor, threshold: float, action_mask: Tensor
+) -> Tensor:
+    """Probability π puts on legal actions outside the behaviour's support. (…, A) -> (…)."""
+    outside = action_mask & ~support_mask(behaviour_probs, threshold, action_mask)
+    return torch.where(outside, probs, 0.0).sum(-1)
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging θ_target ← (1 − τ) θ_target + τ θ_source, in place (τ = 1 copies)."""
+    for target_param, param in zip(target.parameters(), source.parameters(), strict=True):
+        target_param.lerp_(param, tau)
+    for target_buffer, buffer in zip(target.buffers(), source.buffers(), strict=True):
+        target_buffer.copy_(buffer)
