@@ -23,6 +23,14 @@ from datagen.dataset import load_dataset, resolve
 from datagen.dataset.backends import BACKENDS
 from datagen.dataset.ids import data_home
 from datagen.dataset.ops import combine, convert, delete, list_local, size_on_disk, verify
+from datagen.dataset.registry import (
+    DEFAULT_RETRIES,
+    check_published,
+    default_registry_path,
+    download,
+    publish,
+    remote_rows,
+)
 from datagen.envs import EnvConfigError, check_request, describe_env, env_names, get_spec
 from datagen.errors import UserError
 from datagen.policies.reference import (
@@ -47,6 +55,8 @@ def main() -> None:
       marl-datagen info pursuit-n8-random-v1
       marl-datagen verify pursuit-n8-random-v1
       marl-datagen convert pursuit-n8-random-v1 --format zarr
+      marl-datagen list --remote             # published datasets
+      marl-datagen download prison-n2-expert-v1
 
     Datasets live under $MARL_DATA_HOME (default ~/.cache/marl-offline-coordination)
     as <env>/n<agents>/<quality>-v<version>.h5 or .zarr; docs/dataset-format.md is the
@@ -290,10 +300,58 @@ def collect_command(
         make_console().print(_dataset_summary_table(dataset.metadata, path))
 
 
+def _registry_option(command: Callable) -> Callable:
+    """--registry FILE|URL, shared by the commands that read the registry."""
+    return click.option(
+        "--registry",
+        metavar="FILE|URL",
+        help="Registry of published datasets (default: the shipped data/registry.json).",
+    )(command)
+
+
+def _remote_table(rows: list[dict], registry: str | None) -> Table:
+    table = Table(title=f"Published datasets in {registry or default_registry_path()}")
+    numeric = ("size", "episodes", "steps", "mean return", "score", "mirrors")
+    for column in ("id", "format", *numeric, "local"):
+        table.add_column(column, justify="right" if column in numeric else "left")
+    for row in rows:
+        score = row["normalized_score"]
+        table.add_row(
+            row["dataset_id"],
+            row["format"],
+            f"{row['size_bytes'] / 1e6:.2f} MB",
+            str(row["episodes"]),
+            str(row["steps"]),
+            f"{row['return_mean']:.2f}",
+            "–" if score is None else f"{score:.1f}",
+            str(row["mirrors"]),
+            row["local"],
+        )
+    return table
+
+
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
-def list_command(as_json: bool) -> None:
-    """List the datasets in the data home ($MARL_DATA_HOME)."""
+@click.option(
+    "--remote", is_flag=True, help="List the published datasets and whether each is local."
+)
+@_registry_option
+def list_command(as_json: bool, remote: bool, registry: str | None) -> None:
+    """List the datasets in the data home ($MARL_DATA_HOME), or with --remote the published ones.
+
+    With --remote, column `local` says what the data home holds for each id: the published file
+    (same sha256), a copy with the same content (regenerated or converted), a dataset with
+    different content, or nothing.
+    """
+    if registry is not None and not remote:
+        raise UserError("--registry only applies with --remote")
+    if remote:
+        published = remote_rows(registry)
+        if as_json:
+            click.echo(json.dumps(published, indent=2))
+        else:
+            make_console().print(_remote_table(published, registry))
+        return
     rows = list_local()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -338,21 +396,54 @@ def info_command(dataset: str, as_json: bool) -> None:
 
 @main.command("verify")
 @click.argument("dataset")
-def verify_command(dataset: str) -> None:
-    """Recompute every checksum and the stats of a dataset (id or path).
+@_registry_option
+@click.option(
+    "--published",
+    is_flag=True,
+    help="Require the published file itself: sha256 and content_checksum equal to the registry's.",
+)
+def verify_command(dataset: str, registry: str | None, published: bool) -> None:
+    """Recompute every checksum and the stats of a dataset (id or path), then compare it with the
+    registry entry of its id.
 
-    Exits 0 when the dataset is sound, 1 naming each array or field that differs.
+    The registry pins two things: the published file's sha256 (a download has it) and the
+    content_checksum (any copy with the same arrays has it: a regenerated or converted one).
+    Exits 0 when the dataset is sound, 1 naming each array or field that differs; with
+    --published, also 1 unless the file is the published one byte for byte.
     """
     report = verify(dataset)
-    if report.ok:
-        click.echo(
-            f"OK {report.path}: {len(report.arrays_checked)} arrays match their checksums; "
-            f"content_checksum {report.content_checksum}"
-        )
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"FAILED {problem}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"OK {report.path}: {len(report.arrays_checked)} arrays match their checksums; "
+        f"content_checksum {report.content_checksum}"
+    )
+    check = check_published(report.path, registry)
+    if not check.listed:
+        if published:
+            click.echo(f"FAILED {check.dataset_id} is not in the registry", err=True)
+            sys.exit(1)
+        click.echo(f"NOTE {check.dataset_id} is not in the registry (not a published dataset)")
         return
-    for problem in report.problems:
-        click.echo(f"FAILED {problem}", err=True)
-    sys.exit(1)
+    if check.same_file and check.same_content:
+        click.echo(f"OK the published file of {check.dataset_id}: sha256 {check.sha256}")
+        return
+    if check.same_content:
+        message = (
+            f"the content of the published {check.dataset_id} (content_checksum matches), "
+            "in a file with other bytes (a regenerated or converted copy)"
+        )
+    else:
+        message = (
+            f"not the published {check.dataset_id}: the registry lists content_checksum "
+            f"{check.entry.content_checksum}"
+        )
+    if published:
+        click.echo(f"FAILED {message}", err=True)
+        sys.exit(1)
+    click.echo(f"{'OK' if check.same_content else 'NOTE'} {message}")
 
 
 @main.command("convert")
@@ -436,6 +527,80 @@ def delete_command(dataset: str, yes: bool) -> None:
         click.confirm(f"Delete {path}?", abort=True)
     delete(path)
     click.echo(f"deleted {path}")
+
+
+@main.command("download")
+@click.argument("datasets", nargs=-1, required=True)
+@_registry_option
+@click.option(
+    "--force", is_flag=True, help="Replace a local dataset of the id whose content differs."
+)
+@click.option(
+    "--retries",
+    default=DEFAULT_RETRIES,
+    show_default=True,
+    help="Extra attempts per mirror after a transient failure.",
+)
+def download_command(
+    datasets: tuple[str, ...], registry: str | None, force: bool, retries: int
+) -> None:
+    """Download published datasets by id into the data home, checksum-verified.
+
+    Each mirror is tried in turn; a file whose sha256 differs from the registry's is rejected
+    and never cached. A dataset already in the data home is not transferred again.
+
+    \b
+    Examples:
+      marl-datagen list --remote
+      marl-datagen download prison-n2-expert-v1
+      marl-datagen download prison-n2-expert-v1 --registry https://example.org/registry.json
+    """
+    if retries < 0:
+        raise UserError(f"--retries must be at least 0, got {retries}")
+    for dataset_id in datasets:
+        result = download(dataset_id, registry, force=force, retries=retries, show_progress=True)
+        if result.transferred:
+            click.echo(f"downloaded {dataset_id} -> {result.path} (sha256 verified)")
+        else:
+            click.echo(f"{dataset_id} already local at {result.path} ({result.status})")
+
+
+@main.command("publish")
+@click.argument("datasets", nargs=-1, required=True)
+@click.option("--base-url", required=True, help="URL of the folder the files will be served from.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the upload-ready files and registry.json.",
+)
+@click.option(
+    "--registry-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Merge the entries into this registry file instead of <out>/registry.json.",
+)
+def publish_command(
+    datasets: tuple[str, ...], base_url: str, out: Path, registry_out: Path | None
+) -> None:
+    """Write upload-ready files of local datasets (ids or paths) and their registry entries.
+
+    Each dataset is verified, then copied as <out>/<id>.h5 (a Zarr dataset is converted, same
+    content checksum); its entry (url <base-url>/<id>.h5, sha256, size, stats, recipe) is merged
+    into <out>/registry.json. Publishing again with another --base-url adds a mirror.
+    docs/publishing.md says how to upload the files and update the shipped registry.
+
+    \b
+    Example:
+      marl-datagen publish prison-n2-expert-v1 \\
+          --base-url https://example.org/datasets --out dist/datasets
+    """
+    entries = publish(list(datasets), base_url, out, registry_out)
+    for entry in entries:
+        click.echo(
+            f"{out / entry.file}: {entry.size / 1e6:.2f} MB, sha256 {entry.sha256}, "
+            f"{len(entry.urls)} url(s)"
+        )
+    click.echo(f"registry entries in {registry_out or out / 'registry.json'}")
 
 
 def _measurement_options(episodes: int, episodes_help: str) -> Callable:

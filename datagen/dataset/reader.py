@@ -342,11 +342,32 @@ def _id_of(path: Path) -> str:
     return f"{path.parent.parent.name}-{path.parent.name}-{quality_version}"
 
 
-def load_dataset(id_or_path: str | Path) -> Dataset:
+def load_dataset(
+    id_or_path: str | Path, download: bool = False, registry: str | Path | None = None
+) -> Dataset:
     """Open a dataset by id (looked up in the data home) or by path.
 
+    Args:
+        id_or_path: a dataset id or a path.
+        download: fetch a published dataset that the data home lacks (checksum-verified, see
+            `datagen.dataset.registry.download`); a dataset already there is opened as is.
+        registry: the registry file or URL to download from (default: the shipped one).
+
+    Raises:
+        UserError: nothing found (and, with `download`, the id not published or every mirror
+            failing).
+
     Example:
-        >>> dataset = load_dataset("pursuit-n8-random-v1")   # doctest: +SKIP
+        >>> dataset = load_dataset("prison-n2-expert-v1", download=True)   # doctest: +SKIP
         >>> batch = dataset.transitions()
     """
-    return Dataset(resolve(id_or_path))
+    try:
+        path = resolve(id_or_path)
+    except UserError:
+        text = str(id_or_path)
+        if not download or Path(text).suffix in SUFFIXES or "/" in text:
+            raise
+        from datagen.dataset.registry import download as fetch  # registry imports this module
+
+        path = fetch(text, registry, show_progress=True).path
+    return Dataset(path)
