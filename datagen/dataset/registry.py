@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
 import re
 import shlex
@@ -453,35 +454,14 @@ def download(
             f"one ({found.status}); pass --force to replace it with the download"
         )
     target = entry.local_path()
-    failures: list[str] = []
+    failures = []
     with _progress(show_progress) as progress:
         for url in entry.urls:
-            for attempt in range(retries + 1):
-                if attempt:
-                    time.sleep(retry_wait * attempt)
-                bar = _RichBar(progress, f"{dataset_id} ({url})") if progress else False
-                fetch = _CountingDownloader(timeout, bar)
-                try:
-                    pooch.retrieve(
-                        url,
-                        known_hash=f"sha256:{entry.sha256}",
-                        fname=target.name,
-                        path=target.parent,
-                        downloader=fetch,
-                    )
-                except ValueError:  # pooch: the sha256 differs; it has deleted the file
-                    if fetch.received == entry.size:
-                        failures.append(f"{url}: sha256 mismatch, the file served differs")
-                        break  # the mirror serves other bytes: no point asking it again
-                    failures.append(f"{url}: {fetch.received} of {entry.size} bytes")
-                    continue
-                except requests.RequestException as err:
-                    failures.append(f"{url}: {_reason(err)}")
-                    if _transient(err):
-                        continue
-                    break
+            failure = _fetch_from(url, entry, target, retries, retry_wait, timeout, progress)
+            if failure is None:
                 _check_content(target, entry)
                 return DownloadResult(target, transferred=True, url=url, status=found.status)
+            failures.append(f"{url}: {failure}")
     command = entry.recipe.get("command")
     regenerate = (
         f"; regenerate it instead with `{command}` (content_checksum {entry.content_checksum})"
@@ -492,6 +472,59 @@ def download(
         f"could not download {dataset_id} from its {len(entry.urls)} mirror(s): "
         f"{'; '.join(failures)}{regenerate}"
     )
+
+
+@contextmanager
+def _pooch_quiet() -> Iterator[None]:
+    """Keep pooch's per-attempt log lines off the terminal (our errors say what happened)."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _fetch_from(
+    url: str,
+    entry: RegistryEntry,
+    target: Path,
+    retries: int,
+    retry_wait: float,
+    timeout: float,
+    progress: Progress | None,
+) -> str | None:
+    """Fetch `entry` from one mirror into `target`, retrying transient failures.
+
+    Returns:
+        None on success, else why the mirror failed.
+    """
+    reason = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(retry_wait * attempt)
+        bar = _RichBar(progress, f"{entry.dataset_id} ({url})") if progress else False
+        fetch = _CountingDownloader(timeout, bar)
+        try:
+            with _pooch_quiet():
+                pooch.retrieve(
+                    url,
+                    known_hash=f"sha256:{entry.sha256}",
+                    fname=target.name,
+                    path=target.parent,
+                    downloader=fetch,
+                )
+            return None
+        except ValueError:  # pooch: the sha256 differs; it has deleted the file
+            if fetch.received == entry.size:
+                return "sha256 mismatch, the file served differs"  # asking again won't help
+            reason = f"{fetch.received} of {entry.size} bytes"
+        except requests.RequestException as err:
+            reason = _reason(err)
+            if not _transient(err):
+                return reason
+    return f"{reason} ({retries + 1} attempts)" if retries else reason
 
 
 def _check_content(path: Path, entry: RegistryEntry) -> None:
