@@ -387,23 +387,28 @@ def _reason(err: Exception) -> str:
 
 
 def _transient(err: Exception) -> bool:
-    """Worth another attempt at the same mirror: 5xx, 408, 429, a dropped or cut connection."""
+    """Worth another attempt at the same mirror: 5xx, 408, 429, a refused, dropped or cut
+    connection, a timeout (not a malformed URL or a 404)."""
     if isinstance(err, requests.HTTPError):
         code = err.response.status_code if err.response is not None else 500
         return code >= 500 or code in (408, 429)
-    return isinstance(err, requests.RequestException)
+    return isinstance(
+        err,
+        (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError),
+    )
 
 
 @contextmanager
 def _progress(show: bool) -> Iterator[Progress | None]:
-    if not show:
+    console = Console(stderr=True)
+    if not show or not console.is_terminal:  # a bar in a log or a pipe is noise
         yield None
         return
     progress = Progress(
         *Progress.get_default_columns(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     )
     with progress:
@@ -504,7 +509,8 @@ def _fetch_from(
     for attempt in range(retries + 1):
         if attempt:
             time.sleep(retry_wait * attempt)
-        bar = _RichBar(progress, f"{entry.dataset_id} ({url})") if progress else False
+        where = urlparse(url).netloc
+        bar = _RichBar(progress, f"{entry.dataset_id} from {where}") if progress else False
         fetch = _CountingDownloader(timeout, bar)
         try:
             with _pooch_quiet():
