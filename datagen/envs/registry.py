@@ -404,7 +404,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "frame_stack": 4,
                 "frame_skip": 4,
                 "sticky_prob": 0.25,
-                "max_cycles": 100_000,
+                "max_cycles": 10_000,  # frames: caps the expert (random ends by about 2,500)
             },
             builder=_build_space_invaders,
             notes="seed pipeline: sticky 0.25, frame skip 4, grayscale 84x84, stack 4",
