@@ -2,9 +2,10 @@
 
 An id reads `{env}-n{agents}-{quality}-v{version}`, e.g. `pursuit-n8-degenerate-v1`; a mode may
 extend the quality (`degenerate-saboteur`), and a mixture names its sources and the second one's
-percentage (`expert-degenerate25`: a quarter of the episodes degenerate). Under the data home (`$MARL_DATA_HOME`, default
-`$XDG_CACHE_HOME/marl-offline-coordination` or `~/.cache/marl-offline-coordination`) a dataset
-lives at `<env>/n<agents>/<quality>-v<version>.h5` (or `.zarr`).
+percentage (`expert-degenerate25`: a quarter of the episodes degenerate). Under the data home
+(`$MARL_DATA_HOME`, default `$XDG_CACHE_HOME/marl-offline-coordination` or
+`~/.cache/marl-offline-coordination`) a dataset lives at
+`<env>/n<agents>/<quality>-v<version>.h5` (or `.zarr`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from datagen.errors import UserError
 
 _ID_PATTERN = re.compile(
-    r"^(?P<env>[a-z][a-z_]*)-n(?P<n>[1-9]\d*)-(?P<quality>[a-z]+(?:-[a-z][a-z0-9]*)*)-v(?P<version>[1-9]\d*)$"
+    r"^(?P<env>[a-z][a-z_]*)-n(?P<n>[1-9]\d*)"
+    r"-(?P<quality>[a-z]+(?:-[a-z][a-z0-9]*)*)-v(?P<version>[1-9]\d*)$"
 )
 FORMAT_SUFFIXES = {"hdf5": ".h5", "zarr": ".zarr"}
 
