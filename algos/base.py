@@ -22,6 +22,7 @@ overhead of this bookkeeping is measured.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -192,10 +193,12 @@ class Algorithm:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned."""
+        """Restore what `state_dict` returned (copied: nothing is shared with `state`)."""
         self.networks.load_state_dict(state["networks"])
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
+            # Optimizer.load_state_dict keeps the given moment tensors as they are: without a copy,
+            # two algorithms loaded from one in-memory state would update the same tensors.
+            optimizer.load_state_dict(copy.deepcopy(state["optimizers"][name]))
         self.n_updates = int(state["n_updates"])
         self.generator.set_state(state["generator"])
 

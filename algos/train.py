@@ -348,3 +348,56 @@ def fit(
         log.close()
     result.n_updates = algo.n_updates
     return result
+
+
+def default_run_dir(algo_name: str, dataset_ids: list[str], seed: int) -> Path:
+    """runs/<algo>-<first dataset id>[+k]-s<seed> under the working directory."""
+    extra = f"+{len(dataset_ids) - 1}" if len(dataset_ids) > 1 else ""
+    return Path("runs") / f"{algo_name}-{dataset_ids[0]}{extra}-s{seed}"
+
+
+def train(
+    algo_name: str,
+    datasets: list[str],
+    n_updates: int,
+    out: Path | str | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+    log_every: int = 100,
+    checkpoint_every: int = 1000,
+    eval_fn: EvalFn | None = None,
+    eval_every: int = 0,
+    progress: bool = True,
+    device: str = "cpu",
+) -> FitResult:
+    """Load `datasets`, build algorithm `algo_name` with `overrides`, and `fit` it.
+
+    What `marl-bench train` runs. The run directory defaults to `default_run_dir`.
+
+    Raises:
+        UserError: an unknown algorithm or config key, a bad value, unknown or unmixable
+            datasets, or a run directory that already holds another run.
+    """
+    from algos.registry import build_algorithm, make_config
+
+    config = make_config(algo_name, overrides)  # fails before loading any data
+    data = OfflineData.from_datasets(datasets, device=device)
+    algo = build_algorithm(algo_name, data.spec, config, seed=seed, device=device)
+    ids = [info["dataset_id"] for info in data.datasets]
+    run_dir = Path(out) if out is not None else default_run_dir(algo_name, ids, seed)
+    return fit(
+        algo,
+        data,
+        n_updates,
+        run_dir,
+        seed=seed,
+        batch_size=batch_size,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        resume=resume,
+        progress=progress,
+    )

@@ -10,23 +10,35 @@ import json
 import os
 import platform
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
 from rich.progress import Progress
 from rich.table import Table
 
-from benchmark.perf import default_counts, measure_datasets, measure_envs
+from benchmark.perf import (
+    default_counts,
+    measure_algos,
+    measure_datasets,
+    measure_envs,
+    perf_dataset,
+)
 from datagen.clikit import CliGroup, make_console, parse_options
 from datagen.envs import check_request, env_names
+from datagen.errors import UserError
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Offline MARL benchmark: performance measurements (training and suites follow).
+    """Offline MARL benchmark: training, online evaluation and performance measurements.
 
     \b
     Examples:
+      marl-bench algos                                   # the registered algorithms
+      marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --updates 5000
+      marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 8 --episodes 10
+      marl-bench perf algos                              # updates/s against a bare torch loop
       marl-bench perf envs                               # every env at two team sizes
       marl-bench perf envs --env waterworld --agents 4 --agents 32
       marl-bench perf datasets --env pursuit --agents 8 --episodes 20
@@ -151,6 +163,228 @@ def perf_datasets(
             f"{speed:,.0f} MB/s",
             "",
             ">= 200 MB/s",
+        )
+    make_console().print(table)
+
+
+def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`key=value` config overrides (values converted to each field's type by the registry)."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {pair!r} must look like key=value")
+        overrides[key] = value
+    return overrides
+
+
+@main.command("algos")
+@click.option("--json", "as_json", is_flag=True, help="Print every algorithm's config as JSON.")
+def algos_command(as_json: bool) -> None:
+    """List the registered algorithms, their config fields and defaults."""
+    from algos.registry import ALGORITHMS
+
+    records = [entry.describe() for entry in ALGORITHMS.values()]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+        return
+    table = Table(title="Algorithms (marl-bench train --algo NAME --set key=value)")
+    for column in ("algo", "description", "config (defaults)"):
+        table.add_column(column)
+    for record in records:
+        config = ", ".join(f"{k}={v['default']}" for k, v in record["config"].items())
+        table.add_row(record["name"], record["description"], config)
+    make_console().print(table)
+
+
+@main.command("train")
+@click.option("--algo", "algo_name", required=True, help="Algorithm (see `marl-bench algos`).")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    required=True,
+    help="Dataset id or path (repeatable: datasets of one env, any team sizes, are mixed).",
+)
+@click.option("--updates", "n_updates", required=True, type=int, help="Gradient updates in total.")
+@click.option("--batch-size", default=256, show_default=True, help="Transitions per update.")
+@click.option("--seed", default=0, show_default=True, help="Seed of networks and sampling.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Run directory [default: runs/<algo>-<id>-s<seed>].",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Config override (repeatable)."
+)
+@click.option("--log-every", default=100, show_default=True, help="Updates between metric rows.")
+@click.option(
+    "--checkpoint-every", default=1000, show_default=True, help="Updates between checkpoints."
+)
+@click.option(
+    "--eval-every",
+    default=0,
+    show_default=True,
+    help="Updates between online evaluations (0: off).",
+)
+@click.option("--eval-episodes", default=5, show_default=True, help="Episodes per evaluation.")
+def train_command(
+    algo_name: str,
+    datasets: tuple[str, ...],
+    n_updates: int,
+    batch_size: int,
+    seed: int,
+    out: Path | None,
+    resume: bool,
+    sets: tuple[str, ...],
+    log_every: int,
+    checkpoint_every: int,
+    eval_every: int,
+    eval_episodes: int,
+) -> None:
+    """Train an algorithm offline on one or more datasets; writes a run directory.
+
+    \b
+    Examples:
+      marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --updates 5000
+      marl-bench train --algo iql --dataset prison-n2-expert-v1 --updates 5000 --set cql_alpha=0.5
+      marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --dataset pursuit-n4-expert-v1 \
+        --updates 5000 --out runs/bc-mixed
+    """
+    from algos.train import train
+    from benchmark.evaluate import training_evaluator
+
+    eval_fn = None
+    if eval_every:
+        eval_fn = training_evaluator(list(datasets), eval_episodes, seed)
+    result = train(
+        algo_name,
+        list(datasets),
+        n_updates,
+        out=out,
+        seed=seed,
+        batch_size=batch_size,
+        overrides=_parse_sets(sets),
+        resume=resume,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+    )
+    losses = ", ".join(f"{k}={v:.4g}" for k, v in result.last_metrics.items())
+    click.echo(f"{result.run_dir}: {result.n_updates} updates; {losses}")
+
+
+@main.command("evaluate")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--env", default=None, help="Env [default: the run's env].")
+@click.option("--agents", "n_agents", type=int, help="Team size [default: the run's largest].")
+@click.option("--episodes", "n_episodes", default=10, show_default=True, help="Episodes to play.")
+@click.option("--seed", default=0, show_default=True, help="Evaluation seed.")
+@click.option(
+    "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Env option override."
+)
+@click.option("--checkpoint", default="latest.pt", show_default=True, help="File in checkpoints/.")
+@click.option("--sample", is_flag=True, help="Sample actions instead of taking the greedy one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON record.")
+def evaluate_command(
+    run_dir: Path,
+    env: str | None,
+    n_agents: int | None,
+    n_episodes: int,
+    seed: int,
+    option_pairs: tuple[str, ...],
+    checkpoint: str,
+    sample: bool,
+    as_json: bool,
+) -> None:
+    """Play a trained run online at any team size: mean team return and normalized score.
+
+    \b
+    Examples:
+      marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 8 --episodes 10
+    """
+    from benchmark.evaluate import evaluate_run
+
+    with make_console().status("evaluating...") if not as_json else nullcontext():
+        result = evaluate_run(
+            run_dir,
+            env,
+            n_agents,
+            n_episodes,
+            seed,
+            parse_options(option_pairs),
+            checkpoint,
+            greedy=not sample,
+        )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    score = "n/a" if result.normalized_score is None else f"{result.normalized_score:.1f}"
+    click.echo(
+        f"{result.algo} ({result.step} updates) on {result.env} with {result.n_agents} agents, "
+        f"{n_episodes} episodes: team return {result.mean:.2f} ± {result.std:.2f}, "
+        f"normalized score {score}"
+    )
+
+
+@perf.command("algos")
+@click.option("--algo", "names", multiple=True, help="Algorithm (repeatable; default: all).")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset id or path [default: 1,000 random steps "
+    "of pursuit with 2 agents, collected into a temporary directory].",
+)
+@click.option("--updates", "n_updates", default=200, show_default=True, help="Updates per timing.")
+@click.option("--batch-size", default=256, show_default=True, help="Transitions per update.")
+@click.option("--repeats", default=3, show_default=True, help="Timings of each side; best counts.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+def perf_algos(
+    names: tuple[str, ...],
+    dataset: str | None,
+    n_updates: int,
+    batch_size: int,
+    repeats: int,
+    as_json: bool,
+) -> None:
+    """Update speed of each algorithm against a bare torch loop, as ratios in one run.
+
+    \b
+    - bare: zero_grad + the algorithm's loss + backward + optimiser steps on one fixed batch;
+    - update(): the same batch through Algorithm.update (target >= 0.75x bare);
+    - fit(): the training loop end to end, a fresh batch per update (target >= 0.75x bare);
+    - drawing a batch as a fraction of one update (target <= 10 %).
+    """
+    from algos.registry import algorithm_names, get_entry
+
+    selected = list(names) or algorithm_names()
+    for name in selected:
+        get_entry(name)
+    with tempfile.TemporaryDirectory() as workdir:
+        with make_console().status("measuring...") if not as_json else nullcontext():
+            source = dataset or perf_dataset(Path(workdir))
+            results = measure_algos(selected, source, Path(workdir), n_updates, batch_size, repeats)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    table = Table(
+        title=f"Updates/s, batch {batch_size}, {results[0].n_agents} agents "
+        f"({platform.machine()}, {os.cpu_count()} cores)"
+    )
+    columns = ("algo", "bare", "update()", "vs bare", "fit()", "vs bare", "batch draw")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "algo" else "right")
+    for r in results:
+        table.add_row(
+            r.algo,
+            f"{r.bare_updates_per_s:,.0f}",
+            f"{r.update_updates_per_s:,.0f}",
+            f"{r.update_vs_bare:.2f}x",
+            f"{r.fit_updates_per_s:,.0f}",
+            f"{r.fit_vs_bare:.2f}x",
+            f"{100 * r.sample_fraction:.1f} % of an update",
         )
     make_console().print(table)
 

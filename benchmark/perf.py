@@ -208,3 +208,161 @@ def measure_datasets(
         load_mb_per_s=load,
         size_mb=size,
     )
+
+
+@dataclass(frozen=True)
+class AlgoPerf:
+    """Update speed of one algorithm against a bare torch loop, measured in one run.
+
+    Attributes:
+        algo: algorithm name.
+        batch_size: transitions per update.
+        n_agents: agents per transition.
+        bare_updates_per_s: zero_grad + the algorithm's `loss` + backward + optimiser steps on one
+            fixed batch: the same networks, forward and backward passes, without our bookkeeping.
+        update_updates_per_s: `Algorithm.update` on the same batch (counters, target networks,
+            metrics turned into floats).
+        fit_updates_per_s: `algos.train.fit` end to end (a fresh batch drawn per update, metrics
+            logged, one checkpoint at the end).
+        sample_ms: drawing one batch.
+        update_ms: one `Algorithm.update`.
+    """
+
+    algo: str
+    batch_size: int
+    n_agents: int
+    bare_updates_per_s: float
+    update_updates_per_s: float
+    fit_updates_per_s: float
+    sample_ms: float
+    update_ms: float
+
+    @property
+    def update_vs_bare(self) -> float:
+        return self.update_updates_per_s / self.bare_updates_per_s
+
+    @property
+    def fit_vs_bare(self) -> float:
+        return self.fit_updates_per_s / self.bare_updates_per_s
+
+    @property
+    def sample_fraction(self) -> float:
+        """Drawing a batch as a fraction of one update."""
+        return self.sample_ms / self.update_ms
+
+    def as_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "update_vs_bare": self.update_vs_bare,
+            "fit_vs_bare": self.fit_vs_bare,
+            "sample_fraction": self.sample_fraction,
+        }
+
+
+def _bare_step(algo: Any, batch: Any) -> None:
+    """The bare torch loop's step: what any hand-written loop must do for the same losses."""
+    for optimizer in algo.optimizers.values():
+        optimizer.zero_grad(set_to_none=True)
+    total, _ = algo.loss(batch)
+    total.backward()
+    for optimizer in algo.optimizers.values():
+        optimizer.step()
+
+
+def _seconds_per_call(call: Callable[[], Any], n_calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n_calls):
+        call()
+    return (time.perf_counter() - start) / n_calls
+
+
+def measure_algo(
+    name: str,
+    data: Any,
+    workdir: Path,
+    n_updates: int = 200,
+    batch_size: int = 256,
+    repeats: int = 3,
+    seed: int = 0,
+) -> AlgoPerf:
+    """Time algorithm `name` on `data`: bare loop, `update` and `fit`, and batch draws.
+
+    Each side is measured `repeats` times, alternating, and the fastest time of each is kept, so a
+    burst of load from another process on a shared machine skews neither side of a ratio.
+    """
+    import torch
+
+    from algos.registry import build_algorithm
+    from algos.train import fit
+
+    generator = torch.Generator().manual_seed(seed)
+    batch = data.sample(batch_size, generator)
+    bare_algo = build_algorithm(name, data.spec, seed=seed)
+    update_algo = build_algorithm(name, data.spec, seed=seed)
+    for _ in range(10):  # warm-up: allocator, optimiser state
+        _bare_step(bare_algo, batch)
+        update_algo.update(batch)
+    bare_s = update_s = fit_s = sample_s = float("inf")
+    for repeat in range(repeats):
+        bare_s = min(bare_s, _seconds_per_call(lambda: _bare_step(bare_algo, batch), n_updates))
+        update_s = min(update_s, _seconds_per_call(lambda: update_algo.update(batch), n_updates))
+        sample_s = min(
+            sample_s, _seconds_per_call(lambda: data.sample(batch_size, generator), n_updates)
+        )
+        fit_algo = build_algorithm(name, data.spec, seed=seed)
+        start = time.perf_counter()
+        fit(
+            fit_algo,
+            data,
+            n_updates,
+            workdir / f"{name}-{repeat}",
+            seed=seed,
+            batch_size=batch_size,
+            log_every=100,
+            checkpoint_every=n_updates,
+            progress=False,
+        )
+        fit_s = min(fit_s, (time.perf_counter() - start) / n_updates)
+    return AlgoPerf(
+        algo=name,
+        batch_size=batch_size,
+        n_agents=data.n_agents,
+        bare_updates_per_s=1.0 / bare_s,
+        update_updates_per_s=1.0 / update_s,
+        fit_updates_per_s=1.0 / fit_s,
+        sample_ms=sample_s * 1e3,
+        update_ms=update_s * 1e3,
+    )
+
+
+def perf_dataset(workdir: Path, seed: int = 0) -> Path:
+    """A small dataset to measure algorithms on: 2 episodes (1,000 steps) of random pursuit
+    behaviour with 2 agents, written under `workdir`."""
+    from datagen.collect import CollectRequest, collect
+
+    return collect(
+        CollectRequest("pursuit", 2, "random", n_episodes=2, seed=seed, out=workdir / "perf.h5")
+    )
+
+
+def measure_algos(
+    names: list[str],
+    dataset: str | Path,
+    workdir: Path,
+    n_updates: int = 200,
+    batch_size: int = 256,
+    repeats: int = 3,
+    seed: int = 0,
+    on_result: Callable[[AlgoPerf], None] | None = None,
+) -> list[AlgoPerf]:
+    """`measure_algo` for every algorithm of `names` on one dataset (loaded once)."""
+    from algos.data import OfflineData
+
+    data = OfflineData.from_datasets([dataset])
+    results = []
+    for name in names:
+        result = measure_algo(name, data, workdir, n_updates, batch_size, repeats, seed)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
