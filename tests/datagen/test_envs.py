@@ -150,7 +150,7 @@ def test_describe_pixel_and_entity_envs() -> None:
     invaders = describe_env("space_invaders", 2)
     assert invaders["obs"] == {"shape": [84, 84, 4], "dtype": "uint8"}
     assert invaders["n_actions"] == 6
-    assert invaders["episode_length"] == 100_000 // 4
+    assert invaders["episode_length"] == 10_000 // 4
     assert describe_env("space_invaders", 1)["agent_ids"] == ["first_0"]
 
 
