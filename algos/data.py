@@ -73,6 +73,9 @@ class Batch:
         episode_return: (B,) float32, team return of the episode each transition belongs to.
         state: (B, *state_shape) float32 global state, or None (see `OfflineData`).
         next_state: (B, *state_shape), or None.
+        episode_index: (B,) int64, the episode each transition belongs to, numbered across every
+            dataset of the `OfflineData` (see `OfflineData.n_episodes`); None in hand-made
+            batches.
     """
 
     obs: Tensor
@@ -91,6 +94,7 @@ class Batch:
     episode_return: Tensor
     state: Tensor | None = None
     next_state: Tensor | None = None
+    episode_index: Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -262,6 +266,16 @@ class OfflineData:
         """(T,) int64, which dataset (index into `datasets`) each transition comes from."""
         return self._arrays["dataset_index"]
 
+    @property
+    def episode_index(self) -> Tensor:
+        """(T,) int64, the episode of each transition, numbered across all datasets in order."""
+        return self._arrays["episode_index"]
+
+    @property
+    def n_episodes(self) -> int:
+        """Number of episodes over all datasets."""
+        return sum(info["n_episodes"] for info in self.datasets)
+
     @classmethod
     def from_datasets(
         cls, ids_or_paths: Sequence[str | Path], verify: bool = True, device: str = "cpu"
@@ -329,12 +343,14 @@ class OfflineData:
         keep_state = len(state_shapes) == 1 and None not in state_shapes
 
         parts: dict[str, list[np.ndarray]] = {}
-        row_offset = 0
+        row_offset = episode_offset = 0
         for index, (_, _, arrays) in enumerate(loaded):
             part = cls._prepare(arrays, n_agents, obs_shape, n_actions, keep_state)
             part["obs_rows"] = part["obs_rows"] + row_offset
+            part["episode_index"] = part["episode_index"] + episode_offset
             part["dataset_index"] = np.full(len(part["actions"]), index, dtype=np.int64)
             row_offset += len(part["observations"])
+            episode_offset += len(arrays["episode_lengths"])
             for name, values in part.items():
                 parts.setdefault(name, []).append(values)
         merged = {name: np.concatenate(values) for name, values in parts.items()}
@@ -390,6 +406,7 @@ class OfflineData:
             "behaviour_probs": _pad(probs, 1, n_agents, 1.0 / n_actions),
             "policy_labels": _pad(arrays["policy_labels"].astype(np.int8), 1, n_agents, -1),
             "episode_return": episode_returns[episode_index].astype(np.float32),
+            "episode_index": episode_index.astype(np.int64),
             "return_rank": _episode_ranks(episode_returns)[episode_index].astype(np.float32),
         }
         if "action_mask" in arrays:
@@ -446,6 +463,7 @@ class OfflineData:
             behaviour_probs=arrays["behaviour_probs"][index],
             policy_labels=arrays["policy_labels"][index],
             episode_return=arrays["episode_return"][index],
+            episode_index=arrays["episode_index"][index],
             state=None if states is None else states[rows],
             next_state=None if states is None else states[next_rows],
         )

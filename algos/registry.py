@@ -15,10 +15,11 @@ from typing import Any
 from algos.base import AlgoConfig, Algorithm
 from algos.bc import BC
 from algos.data import DataSpec
+from algos.gawi import GAWI, GAWINoAdv, GAWINoGraph, GAWINoQuality
 from algos.iql import IQL
 from datagen.errors import UserError
 
-_CLASSES: tuple[type[Algorithm], ...] = (BC, IQL)
+_CLASSES: tuple[type[Algorithm], ...] = (BC, IQL, GAWI, GAWINoGraph, GAWINoAdv, GAWINoQuality)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,148 @@
+"""Message passing over a coordination graph of agents, for any team size.
+
+Each agent is a node; its neighbours are itself and every alive teammate. A round of message
+passing is multi-head scaled dot-product attention (Vaswani et al. 2017) of each agent over its
+neighbours, added back to the agent's features and layer-normalised, followed by a per-agent
+feed-forward block with the same residual and normalisation (the post-norm Transformer layer).
+The parameters act on one agent or one pair of agents at a time, so the same weights run for 2 or
+32 agents; this is the graph-attention communication of DGN (Jiang et al. 2020, "Graph
+Convolutional Reinforcement Learning"), whose relation kernel is the same attention block, and of
+G2ANet / MAGIC, restricted to a complete graph over alive agents.
+
+Why every alive teammate and not the k nearest: the observations of our envs are egocentric (a
+local window in pursuit, relative entity rows in knights_archers_zombies) and the batches carry no
+absolute positions, so a distance graph has no clean source. Attention learns which teammates
+matter instead.
+
+Dead and padded agents neither send nor receive anything that reaches an alive agent: they are
+masked out of every other agent's keys (their features still flow through the layer so that the
+output keeps its shape, but an alive agent's output does not depend on them). Every agent keeps a
+self-loop, so the softmax always has at least one term and never divides by zero, even in a team
+with a single alive agent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from algos.data import DataSpec
+from algos.networks import AgentNetwork
+
+
+def neighbour_mask(alive: Tensor) -> Tensor:
+    """Which agents each agent attends to: itself and every alive teammate.
+
+    Args:
+        alive: (B, N) bool.
+
+    Returns:
+        (B, N, N) bool, [b, i, j] True when agent i receives agent j's message.
+    """
+    n_agents = alive.shape[1]
+    itself = torch.eye(n_agents, dtype=torch.bool, device=alive.device)  # (N, N)
+    return alive[:, None, :] | itself  # (B, N, N)
+
+
+class GraphAttention(nn.Module):
+    """One round of multi-head attention over neighbours, then a feed-forward block.
+
+    Args:
+        hidden_size: feature width H (divisible by `n_heads`).
+        n_heads: attention heads.
+    """
+
+    def __init__(self, hidden_size: int, n_heads: int) -> None:
+        super().__init__()
+        if hidden_size % n_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by {n_heads} heads")
+        self.n_heads = n_heads
+        self.head_size = hidden_size // n_heads
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.out = nn.Linear(hidden_size, hidden_size)
+        self.norm_attention = nn.LayerNorm(hidden_size)
+        self.feed_forward = nn.Sequential(
+            nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size)
+        )
+        self.norm_feed_forward = nn.LayerNorm(hidden_size)
+
+    def weights(self, features: Tensor, alive: Tensor) -> Tensor:
+        """Attention weights (B, heads, N, N); each row sums to one over the row's neighbours."""
+        return self._attend(features, alive)[1]
+
+    def _attend(self, features: Tensor, alive: Tensor) -> tuple[Tensor, Tensor]:
+        batch, n_agents, hidden = features.shape
+        heads = self.qkv(features).reshape(batch, n_agents, 3, self.n_heads, self.head_size)
+        query, key, value = heads.permute(2, 0, 3, 1, 4)  # each (B, heads, N, head_size)
+        scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, heads, N, N)
+        allowed = neighbour_mask(alive)[:, None]  # (B, 1, N, N)
+        weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+        messages = (weights @ value).transpose(1, 2).reshape(batch, n_agents, hidden)  # (B, N, H)
+        return self.out(messages), weights
+
+    def forward(self, features: Tensor, alive: Tensor) -> Tensor:
+        """(B, N, H) features and (B, N) bool alive -> (B, N, H) features after one round."""
+        messages, _ = self._attend(features, alive)
+        features = self.norm_attention(features + messages)
+        return self.norm_feed_forward(features + self.feed_forward(features))
+
+
+class CoordinationGraph(nn.Module):
+    """`n_rounds` rounds of `GraphAttention` (separate weights per round); 0 rounds is the identity.
+
+    With two rounds an agent's features depend on its teammates' teammates, i.e. on the whole team
+    even when the graph is later made sparse.
+
+    Args:
+        hidden_size: feature width.
+        n_heads: attention heads per round.
+        n_rounds: rounds of message passing.
+    """
+
+    def __init__(self, hidden_size: int, n_heads: int, n_rounds: int) -> None:
+        super().__init__()
+        self.rounds = nn.ModuleList(GraphAttention(hidden_size, n_heads) for _ in range(n_rounds))
+
+    def forward(self, features: Tensor, alive: Tensor) -> Tensor:
+        """(B, N, H) and (B, N) bool -> (B, N, H)."""
+        for round_ in self.rounds:
+            features = round_(features, alive)
+        return features
+
+
+class GraphNetwork(nn.Module):
+    """Shared per-agent encoder, message passing over alive teammates, and a linear head.
+
+    (B, N, *obs_shape) observations and (B, N) alive -> (B, N, n_outputs). With `n_rounds` = 0 it
+    is exactly an `AgentNetwork` (independent agents), which is what the no-graph ablation uses.
+
+    Args:
+        spec: the data spec (observation shape, normalisation).
+        n_outputs: outputs per agent.
+        hidden_size: width of the encoder and of the messages.
+        encoder: encoder kind (see `algos.networks.ENCODER_KINDS`).
+        n_heads: attention heads per round.
+        n_rounds: rounds of message passing.
+    """
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        n_outputs: int,
+        hidden_size: int,
+        encoder: str,
+        n_heads: int,
+        n_rounds: int,
+    ) -> None:
+        super().__init__()
+        self.agents = AgentNetwork(spec, n_outputs, hidden_size, encoder)
+        self.graph = CoordinationGraph(hidden_size, n_heads, n_rounds)
+
+    def features(self, obs: Tensor, alive: Tensor) -> Tensor:
+        """(B, N, H) per-agent features after message passing."""
+        return self.graph(self.agents.features(obs), alive)
+
+    def forward(self, obs: Tensor, alive: Tensor) -> Tensor:
+        return self.agents.head(self.features(obs, alive))  # (B, N, n_outputs)

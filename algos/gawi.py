@@ -1,0 +1,429 @@
+"""GAWI: graph-coordinated, advantage-weighted imitation with per-agent quality inference.
+
+The project's method (docs/method.md gives the design and the reasons). Three parts:
+
+1. Coordination graph: every agent encodes its own observation with shared weights, then the
+   agents exchange messages by attention over their alive teammates (`algos.coordination`), so
+   the same weights act for any team size. Policy and critic each have their own encoder and
+   graph.
+2. In-sample critic, Implicit Q-Learning (Kostrikov et al. 2022, "Offline Reinforcement Learning
+   with Implicit Q-Learning", eqs. 5-6): V(s) is the τ-expectile of the target Q of dataset
+   actions, Q(s, a) regresses on r + γ · bootstrap · V(s'). No action outside the data is ever
+   evaluated, so nothing is extrapolated.
+3. Policy extraction by advantage-weighted regression (Peng et al. 2019, AWR; Kostrikov et al.
+   2022, eq. 7): the policy clones dataset actions with weight min(exp(β · A(s, a)), w_max),
+   A = Q_target(s, a) − V(s), times a per-agent trust in (0, 1]: every `quality_every` updates
+   the critic scores each (episode, agent) by the mean advantage of its actions over the episode,
+   and trust = exp(quality_beta · min(0, mean − reference)), reference being the
+   `quality_reference` quantile of those means. Agents that act against the team throughout an
+   episode (saboteurs) get trust near zero, whatever single action looks like.
+
+Reference implementation: the authors' IQL (ikostrikov/implicit_q_learning, JAX) for the critic
+and the extraction; its defaults τ = 0.7, β = 3, maximum weight 100 (the MuJoCo settings).
+
+Deviations:
+- discrete actions: Q(s, ·) is one head with an output per action, V(s) one more output of the
+  same network (the critic trunk is shared by Q and V), and the policy is a categorical over
+  legal actions instead of a Gaussian;
+- one Q head, not the minimum of two: with in-sample targets nothing maximises over actions, the
+  overestimation the second head guards against does not arise; the target network follows by
+  Polyak averaging (τ = 0.005) as in the reference;
+- per-agent rewards and bootstraps (each agent's Q and V are about its own return, as in our
+  independent Q-learning baseline), but every agent's features include its teammates' messages;
+- the policy loss is a mean over alive agents of weight × negative log-likelihood, as in the
+  reference (not normalised by the sum of weights);
+- the per-agent trust factor is ours (docs/method.md).
+
+`sampling_subset(data)`, the one hook of `Algorithm` that sees the training data, keeps a
+reference to it for the quality passes and returns None (every transition is sampled).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from algos.base import AlgoConfig, Algorithm, param
+from algos.coordination import GraphNetwork
+from algos.data import Batch, OfflineData
+from algos.functional import (
+    gather_actions,
+    masked_log_softmax,
+    masked_mean,
+    soft_update,
+)
+from datagen.errors import UserError
+
+#: Transitions per forward pass when the critic scores the whole dataset.
+QUALITY_CHUNK = 4096
+
+
+def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
+    """Asymmetric squared loss |τ − 1(diff < 0)| · diff² (IQL eq. 5), elementwise.
+
+    With diff = target − prediction, minimising its mean gives the τ-expectile of the target
+    (τ = 0.5: the mean; τ → 1: the maximum).
+    """
+    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
+    return weight * diff.square()
+
+
+def advantage_weights(advantage: Tensor, beta: float, max_weight: float) -> Tensor:
+    """AWR weights min(exp(β · A), w_max), elementwise; β = 0 gives 1 everywhere (plain BC).
+
+    The exponent is clamped first so exp never overflows to inf (0 · inf would be NaN).
+    """
+    upper = float(np.log(max_weight))
+    return torch.exp((beta * advantage).clamp(max=upper))
+
+
+def episode_agent_means(
+    values: Tensor, alive: Tensor, episode_index: Tensor, n_episodes: int
+) -> tuple[Tensor, Tensor]:
+    """Mean of `values` per (episode, agent) over the steps where the agent is alive.
+
+    Args:
+        values: (T, N) per transition and agent.
+        alive: (T, N) bool.
+        episode_index: (T,) int64 in [0, n_episodes).
+        n_episodes: E.
+
+    Returns:
+        (means (E, N) — 0 where the agent never acted —, counts (E, N) of alive steps).
+    """
+    n_agents = values.shape[1]
+    sums = values.new_zeros(n_episodes, n_agents)
+    counts = values.new_zeros(n_episodes, n_agents)
+    index = episode_index[:, None].expand(-1, n_agents)  # (T, N)
+    sums.scatter_add_(0, index, torch.where(alive, values, 0.0))
+    counts.scatter_add_(0, index, alive.to(values.dtype))
+    return sums / counts.clamp(min=1), counts
+
+
+def trust_weights(means: Tensor, acted: Tensor, beta: float, reference: float) -> Tensor:
+    """Trust in each (episode, agent): exp(β · min(0, mean − q)), in (0, 1].
+
+    Args:
+        means: (E, N) mean advantage of each agent's actions in each episode.
+        acted: (E, N) bool, the agent acted at least once in that episode.
+        beta: inverse temperature (advantage units); 0 trusts everyone fully.
+        reference: q is this quantile of `means` over pairs that acted; agents at or above it
+            are trusted fully.
+
+    Returns:
+        (E, N) float; 1 where the agent never acted.
+    """
+    if not acted.any():
+        return torch.ones_like(means)
+    level = torch.quantile(means[acted], reference)
+    trust = torch.exp(beta * (means - level).clamp(max=0.0))
+    return torch.where(acted, trust, 1.0)
+
+
+def separation_auc(scores: Tensor, positive: Tensor) -> float:
+    """Probability that a random positive item scores above a random negative one (ties: 1/2).
+
+    The area under the ROC curve of `scores` for telling `positive` from the rest; NaN when
+    either class is empty.
+    """
+    good, bad = scores[positive].double(), scores[~positive].double()
+    if len(good) == 0 or len(bad) == 0:
+        return float("nan")
+    above = (good[:, None] > bad[None, :]).double() + 0.5 * (good[:, None] == bad[None, :]).double()
+    return float(above.mean())
+
+
+@dataclass(frozen=True)
+class GAWIConfig(AlgoConfig):
+    """GAWI hyperparameters; the ablations are other defaults of the same fields."""
+
+    lr: float = param(3e-4, "Adam learning rate of critic and policy (IQL reference)")
+    gamma: float = param(0.99, "discount factor (IQL reference)")
+    tau: float = param(0.005, "Polyak rate of the target critic per update (IQL reference)")
+    expectile: float = param(
+        0.7, "expectile of V over dataset actions' target Q (Kostrikov et al. 2022, MuJoCo)"
+    )
+    beta: float = param(
+        3.0, "inverse temperature of the advantage weights, 0 = plain BC (IQL MuJoCo: 3)"
+    )
+    max_weight: float = param(100.0, "cap on an advantage weight (IQL reference: 100)")
+    graph_rounds: int = param(
+        1, "rounds of attention over alive teammates, 0 = independent agents (DGN uses 2)"
+    )
+    n_heads: int = param(4, "attention heads per round (DGN: 8 over 128 units; ours 4 over 256)")
+    quality_beta: float = param(
+        1.0, "inverse temperature of per-agent trust in advantage units, 0 = trust everyone"
+    )
+    quality_reference: float = param(
+        0.5, "quantile of the (episode, agent) mean advantages above which trust is full"
+    )
+    quality_every: int = param(1000, "updates between two passes of per-agent quality inference")
+    quality_warmup: int = param(
+        2000, "updates before the first quality pass (trust is 1 until the critic has learned)"
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lr <= 0:
+            raise UserError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise UserError(f"gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 < self.tau <= 1.0:
+            raise UserError(f"tau must be in (0, 1], got {self.tau}")
+        if not 0.0 < self.expectile < 1.0:
+            raise UserError(f"expectile must be in (0, 1), got {self.expectile}")
+        if self.beta < 0 or self.quality_beta < 0:
+            raise UserError("beta and quality_beta must be >= 0")
+        if self.max_weight < 1:
+            raise UserError(f"max_weight must be at least 1, got {self.max_weight}")
+        if self.graph_rounds < 0:
+            raise UserError(f"graph_rounds must be >= 0, got {self.graph_rounds}")
+        if self.n_heads < 1 or self.hidden_size % self.n_heads:
+            raise UserError(
+                f"n_heads must divide hidden_size {self.hidden_size}, got {self.n_heads}"
+            )
+        if not 0.0 <= self.quality_reference <= 1.0:
+            raise UserError(f"quality_reference must be in [0, 1], got {self.quality_reference}")
+        if self.quality_every < 1 or self.quality_warmup < 0:
+            raise UserError("quality_every must be >= 1 and quality_warmup >= 0")
+
+
+class GAWI(Algorithm):
+    """Graph coordination + IQL critic + advantage-weighted imitation + per-agent trust."""
+
+    name = "gawi"
+    description = (
+        "ours: attention over teammates, in-sample (IQL) critic, advantage-weighted imitation, "
+        "per-agent trust inferred from the data"
+    )
+    Config = GAWIConfig
+    metric_keys = (
+        "loss/q",
+        "loss/v",
+        "loss/policy",
+        "loss/total",
+        "train/q_data",
+        "train/advantage",
+        "train/weight",
+        "train/trust",
+    )
+
+    def build(self) -> None:
+        config = self.config
+        n_actions = self.spec.n_actions
+
+        def graph_network(n_outputs: int) -> GraphNetwork:
+            return GraphNetwork(
+                self.spec,
+                n_outputs,
+                config.hidden_size,
+                config.encoder,
+                config.n_heads,
+                config.graph_rounds,
+            )
+
+        self.policy = self.add_network("policy", graph_network(n_actions))
+        # One output per action (Q) and one more (V).
+        critic = graph_network(n_actions + 1)
+        self.critic = self.add_network("critic", critic)
+        self.critic_target = self.add_network("critic_target", copy.deepcopy(critic))
+        self.critic_target.requires_grad_(False)
+        self.optimizers["policy"] = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.lr)
+        self.data: OfflineData | None = None
+        #: (E, N) mean advantage and trust of each (episode, agent); None until data is attached.
+        self.episode_advantage: Tensor | None = None
+        self.trust: Tensor | None = None
+        self._acting_alive: Tensor | None = None
+
+    # ------------------------------------------------------------------------------ training
+    def sampling_subset(self, data: OfflineData) -> Tensor | None:
+        """Keep `data` for the quality passes; every transition is sampled (returns None)."""
+        self.data = data
+        shape = (data.n_episodes, data.n_agents)
+        if self.episode_advantage is None or tuple(self.episode_advantage.shape) != shape:
+            # Before any pass every agent has the same (zero) score: full trust for all.
+            self.episode_advantage = torch.zeros(shape, device=self.device)
+            self._set_trust(self.episode_advantage, torch.ones(shape, dtype=torch.bool))
+        return None
+
+    def _split(self, outputs: Tensor) -> tuple[Tensor, Tensor]:
+        return outputs[..., :-1], outputs[..., -1]  # Q (B, N, A), V (B, N)
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        config = self.config
+        size = len(batch)
+        # One forward of the critic over s and s' (the s' half only gives V(s') for the target).
+        outputs = self.critic(
+            torch.cat([batch.obs, batch.next_obs]), torch.cat([batch.alive, batch.next_alive])
+        )
+        q, value = self._split(outputs[:size])  # (B, N, A), (B, N)
+        next_value = self._split(outputs[size:])[1].detach()  # (B, N)
+        with torch.no_grad():
+            q_target = gather_actions(
+                self._split(self.critic_target(batch.obs, batch.alive))[0], batch.actions
+            )
+            target = batch.rewards + config.gamma * torch.where(batch.bootstrap, next_value, 0.0)
+        q_data = gather_actions(q, batch.actions)  # (B, N)
+        q_loss = masked_mean((q_data - target).square(), batch.alive)
+        v_loss = masked_mean(expectile_loss(q_target - value, config.expectile), batch.alive)
+
+        advantage = q_target - value.detach()  # (B, N)
+        weight = advantage_weights(advantage, config.beta, config.max_weight)
+        trust = self._batch_trust(batch)
+        log_probs = masked_log_softmax(self.policy(batch.obs, batch.alive), batch.action_mask)
+        nll = -gather_actions(log_probs, batch.actions)  # (B, N)
+        policy_loss = masked_mean(weight * trust * nll, batch.alive)
+
+        total = q_loss + v_loss + policy_loss
+        metrics = {
+            "loss/q": q_loss.detach(),
+            "loss/v": v_loss.detach(),
+            "loss/policy": policy_loss.detach(),
+            "loss/total": total.detach(),
+            "train/q_data": masked_mean(q_data.detach(), batch.alive),
+            "train/advantage": masked_mean(advantage, batch.alive),
+            "train/weight": masked_mean(weight, batch.alive),
+            "train/trust": masked_mean(trust, batch.alive),
+        }
+        return total, metrics
+
+    def _batch_trust(self, batch: Batch) -> Tensor:
+        """(B, N) trust of each transition's agent; 1 without data or episode indices."""
+        if self.trust is None or batch.episode_index is None:
+            return torch.ones_like(batch.rewards)
+        return self.trust[batch.episode_index]
+
+    def after_step(self) -> None:
+        config = self.config
+        soft_update(self.critic_target, self.critic, config.tau)
+        since_warmup, every = self.n_updates - config.quality_warmup, config.quality_every
+        due = since_warmup >= 0 and since_warmup % every == 0
+        if due and self.data is not None and config.quality_beta > 0:
+            self.infer_quality()
+
+    # ------------------------------------------------------------------- quality inference
+    @torch.no_grad()
+    def advantages(self, batch: Batch) -> Tensor:
+        """(B, N) A(s, a_data) = Q_target(s, a_data) − V(s) of the batch's agents."""
+        q_target = self._split(self.critic_target(batch.obs, batch.alive))[0]
+        value = self._split(self.critic(batch.obs, batch.alive))[1]
+        return gather_actions(q_target, batch.actions) - value
+
+    @torch.no_grad()
+    def infer_quality(self, data: OfflineData | None = None) -> Tensor:
+        """Score every (episode, agent) of the data by its mean advantage; update the trust.
+
+        Args:
+            data: the data to score (default: the training data given to `sampling_subset`).
+
+        Returns:
+            (E, N) mean advantages (0 where an agent never acted).
+        """
+        data = self.data if data is None else data
+        if data is None:
+            raise UserError("infer_quality needs data: call sampling_subset(data) first")
+        sums = torch.zeros(data.n_episodes, data.n_agents, device=self.device)
+        counts = torch.zeros_like(sums)
+        for start in range(0, len(data), QUALITY_CHUNK):
+            index = torch.arange(start, min(start + QUALITY_CHUNK, len(data)), device=data.device)
+            batch = data.batch(index).to(self.device)
+            means, n = episode_agent_means(
+                self.advantages(batch), batch.alive, batch.episode_index, data.n_episodes
+            )
+            sums += means * n
+            counts += n
+        means = sums / counts.clamp(min=1)
+        if data is self.data:
+            self.episode_advantage = means
+            self._set_trust(means, counts > 0)
+        return means
+
+    def _set_trust(self, means: Tensor, acted: Tensor) -> None:
+        config = self.config
+        self.trust = trust_weights(
+            means, acted.to(means.device), config.quality_beta, config.quality_reference
+        )
+
+    # ---------------------------------------------------------------------------- acting
+    @torch.no_grad()
+    def act(
+        self,
+        obs: Tensor | np.ndarray,
+        alive: Tensor | np.ndarray,
+        action_mask: Tensor | np.ndarray | None = None,
+        greedy: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """As `Algorithm.act`; `alive` also decides who takes part in the message passing."""
+        self._acting_alive = torch.as_tensor(alive, device=self.device, dtype=torch.bool)
+        try:
+            return super().act(obs, alive, action_mask, greedy, generator)
+        finally:
+            self._acting_alive = None
+
+    def action_scores(self, obs: Tensor) -> Tensor:
+        """Policy logits (B, N, A); every agent counts as alive outside `act`."""
+        if self._acting_alive is None:
+            alive = torch.ones(obs.shape[:2], dtype=torch.bool, device=self.device)
+        else:
+            alive = self._acting_alive.reshape(obs.shape[:2])
+        return self.policy(obs, alive)
+
+    # ------------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["episode_advantage"] = self.episode_advantage
+        state["trust"] = self.trust
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        for key in ("episode_advantage", "trust"):
+            value = state.get(key)
+            setattr(self, key, None if value is None else value.clone().to(self.device))
+
+
+@dataclass(frozen=True)
+class GAWINoGraphConfig(GAWIConfig):
+    """GAWI without message passing: independent agents (ablation)."""
+
+    graph_rounds: int = param(0, "rounds of attention over alive teammates (ablation: 0)")
+
+
+@dataclass(frozen=True)
+class GAWINoAdvConfig(GAWIConfig):
+    """GAWI without advantage weighting or trust: graph + plain BC (ablation)."""
+
+    beta: float = param(0.0, "inverse temperature of the advantage weights (ablation: 0, BC)")
+    quality_beta: float = param(0.0, "inverse temperature of per-agent trust (ablation: 0)")
+
+
+@dataclass(frozen=True)
+class GAWINoQualityConfig(GAWIConfig):
+    """GAWI without per-agent quality inference (ablation)."""
+
+    quality_beta: float = param(0.0, "inverse temperature of per-agent trust (ablation: 0)")
+
+
+class GAWINoGraph(GAWI):
+    name = "gawi-nograph"
+    description = "ablation of gawi: no message passing (independent agents)"
+    Config = GAWINoGraphConfig
+
+
+class GAWINoAdv(GAWI):
+    name = "gawi-noadv"
+    description = "ablation of gawi: no advantage weighting nor trust (graph + plain BC)"
+    Config = GAWINoAdvConfig
+
+
+class GAWINoQuality(GAWI):
+    name = "gawi-noquality"
+    description = "ablation of gawi: no per-agent quality inference (trust 1)"
+    Config = GAWINoQualityConfig
