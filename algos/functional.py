@@ -252,3 +252,28 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         target_param.lerp_(param, tau)
     for target_buffer, buffer in zip(target.buffers(), source.buffers(), strict=True):
         target_buffer.copy_(buffer)
+
+
+def target_entropy(action_mask: Tensor, ratio: float) -> Tensor:
+    """An entropy target per agent: `ratio` · log(number of legal actions). (…, A) -> (…).
+
+    Christodoulou 2019 sets 0.98 · log|A|; counting legal actions instead of |A| keeps the target
+    reachable when a mask leaves fewer (one legal action: target 0, the only reachable entropy).
+    """
+    return ratio * action_mask.sum(-1).float().log()
+
+
+def dual_ascent_loss(log_multiplier: Tensor, violation: Tensor, alive: Tensor) -> Tensor:
+    """Loss whose gradient step is dual ascent on a multiplier λ = exp(`log_multiplier`).
+
+    −log λ · mean over alive agents of `violation` (without gradient), where `violation` is g(s)
+    of a constraint g ≤ 0: gradient descent raises λ while the constraint is violated on average
+    (g > 0) and lowers it otherwise. Used for SAC's temperature (g = target entropy − entropy)
+    and BEAR's Lagrange multiplier (g = divergence − threshold).
+
+    Args:
+        log_multiplier: 0-d tensor with gradient.
+        violation: (B, N) g per agent.
+        alive: (B, N) bool.
+    """
+    return -log_multiplier * masked_mean(violation.detach(), alive)

@@ -14,16 +14,22 @@ from typing import Any
 
 from algos.base import AlgoConfig, Algorithm
 from algos.bc import BC
+from algos.bear import BEAR
+from algos.brac import BRAC
 from algos.data import DataSpec
 from algos.gawi import GAWI, GAWINoAdv, GAWINoGraph, GAWINoQuality
 from algos.iql import IQL
 from algos.qmix import QMIX
+from algos.sac import SAC
 from datagen.errors import UserError
 
 _CLASSES: tuple[type[Algorithm], ...] = (
     BC,
     IQL,
     QMIX,
+    SAC,
+    BRAC,
+    BEAR,
     GAWI,
     GAWINoGraph,
     GAWINoAdv,
