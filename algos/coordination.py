@@ -2,8 +2,10 @@
 
 Each agent is a node; its neighbours are itself and every alive teammate. A round of message
 passing is multi-head scaled dot-product attention (Vaswani et al. 2017) of each agent over its
-neighbours, added back to the agent's features and layer-normalised, followed by a per-agent
-feed-forward block with the same residual and normalisation (the post-norm Transformer layer).
+neighbours, added back to the agent's features and layer-normalised (the attention half of a
+post-norm Transformer layer; the feed-forward half is left out: its two more
+hidden × hidden layers per agent doubled the cost of a round on our CPUs, and the encoder
+before it and the head after it already give each agent its own non-linear transform).
 The parameters act on one agent or one pair of agents at a time, so the same weights run for 2 or
 32 agents; this is the graph-attention communication of DGN (Jiang et al. 2020, "Graph
 Convolutional Reinforcement Learning"), whose relation kernel is the same attention block, and of
@@ -47,7 +49,7 @@ def neighbour_mask(alive: Tensor) -> Tensor:
 
 
 class GraphAttention(nn.Module):
-    """One round of multi-head attention over neighbours, then a feed-forward block.
+    """One round of multi-head attention over neighbours, with a residual and layer norm.
 
     Args:
         hidden_size: feature width H (divisible by `n_heads`).
@@ -62,11 +64,7 @@ class GraphAttention(nn.Module):
         self.head_size = hidden_size // n_heads
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)
-        self.norm_attention = nn.LayerNorm(hidden_size)
-        self.feed_forward = nn.Sequential(
-            nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, hidden_size)
-        )
-        self.norm_feed_forward = nn.LayerNorm(hidden_size)
+        self.norm = nn.LayerNorm(hidden_size)
 
     def weights(self, features: Tensor, alive: Tensor) -> Tensor:
         """Attention weights (B, heads, N, N); each row sums to one over the row's neighbours."""
@@ -85,8 +83,7 @@ class GraphAttention(nn.Module):
     def forward(self, features: Tensor, alive: Tensor) -> Tensor:
         """(B, N, H) features and (B, N) bool alive -> (B, N, H) features after one round."""
         messages, _ = self._attend(features, alive)
-        features = self.norm_attention(features + messages)
-        return self.norm_feed_forward(features + self.feed_forward(features))
+        return self.norm(features + messages)
 
 
 class CoordinationGraph(nn.Module):

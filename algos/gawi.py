@@ -13,10 +13,12 @@ The project's method (docs/method.md gives the design and the reasons). Three pa
 3. Policy extraction by advantage-weighted regression (Peng et al. 2019, AWR; Kostrikov et al.
    2022, eq. 7): the policy clones dataset actions with weight min(exp(β · A(s, a)), w_max),
    A = Q_target(s, a) − V(s), times a per-agent trust in (0, 1]: every `quality_every` updates
-   the critic scores each (episode, agent) by the mean advantage of its actions over the episode,
-   and trust = exp(quality_beta · min(0, mean − reference)), reference being the
-   `quality_reference` quantile of those means. Agents that act against the team throughout an
-   episode (saboteurs) get trust near zero, whatever single action looks like.
+   the critic scores each (episode, agent) by the mean one-step advantage of its transitions,
+   δ = r + γ · bootstrap · V(s') − V(s), over the episode, and
+   trust = exp(quality_beta · min(0, (mean − reference) / σ)), reference being the
+   `quality_reference` quantile of those means and σ the spread of single-step δ. Agents that
+   act against the team throughout an episode (saboteurs) get a low trust, whatever a single
+   action looks like.
 
 Reference implementation: the authors' IQL (ikostrikov/implicit_q_learning, JAX) for the critic
 and the extraction; its defaults τ = 0.7, β = 3, maximum weight 100 (the MuJoCo settings).
@@ -62,6 +64,10 @@ from datagen.errors import UserError
 #: Transitions per forward pass when the critic scores the whole dataset.
 QUALITY_CHUNK = 4096
 
+#: Smallest advantage spread used as the unit of trust (a critic that has not learned anything
+#: yet gives advantages that are all about equal).
+MIN_SCALE = 1e-6
+
 
 def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
     """Asymmetric squared loss |τ − 1(diff < 0)| · diff² (IQL eq. 5), elementwise.
@@ -105,15 +111,19 @@ def episode_agent_means(
     return sums / counts.clamp(min=1), counts
 
 
-def trust_weights(means: Tensor, acted: Tensor, beta: float, reference: float) -> Tensor:
-    """Trust in each (episode, agent): exp(β · min(0, mean − q)), in (0, 1].
+def trust_weights(
+    means: Tensor, acted: Tensor, beta: float, reference: float, scale: float = 1.0
+) -> Tensor:
+    """Trust in each (episode, agent): exp(β · min(0, (mean − q) / scale)), in (0, 1].
 
     Args:
         means: (E, N) mean advantage of each agent's actions in each episode.
         acted: (E, N) bool, the agent acted at least once in that episode.
-        beta: inverse temperature (advantage units); 0 trusts everyone fully.
+        beta: inverse temperature; 0 trusts everyone fully.
         reference: q is this quantile of `means` over pairs that acted; agents at or above it
             are trusted fully.
+        scale: the unit of the deficit (the spread of single-action advantages), so that β
+            does not depend on the env's reward scale.
 
     Returns:
         (E, N) float; 1 where the agent never acted.
@@ -121,7 +131,7 @@ def trust_weights(means: Tensor, acted: Tensor, beta: float, reference: float) -
     if not acted.any():
         return torch.ones_like(means)
     level = torch.quantile(means[acted], reference)
-    trust = torch.exp(beta * (means - level).clamp(max=0.0))
+    trust = torch.exp(beta * ((means - level) / scale).clamp(max=0.0))
     return torch.where(acted, trust, 1.0)
 
 
@@ -157,7 +167,9 @@ class GAWIConfig(AlgoConfig):
     )
     n_heads: int = param(4, "attention heads per round (DGN: 8 over 128 units; ours 4 over 256)")
     quality_beta: float = param(
-        1.0, "inverse temperature of per-agent trust in advantage units, 0 = trust everyone"
+        10.0,
+        "inverse temperature of per-agent trust, per standard deviation of single-action "
+        "advantages; 0 = trust everyone",
     )
     quality_reference: float = param(
         0.5, "quantile of the (episode, agent) mean advantages above which trust is full"
@@ -239,6 +251,8 @@ class GAWI(Algorithm):
         #: (E, N) mean advantage and trust of each (episode, agent); None until data is attached.
         self.episode_advantage: Tensor | None = None
         self.trust: Tensor | None = None
+        #: Standard deviation of single-action advantages at the last pass (the unit of trust).
+        self.advantage_scale = 1.0
         self._acting_alive: Tensor | None = None
 
     # ------------------------------------------------------------------------------ training
@@ -249,7 +263,7 @@ class GAWI(Algorithm):
         if self.episode_advantage is None or tuple(self.episode_advantage.shape) != shape:
             # Before any pass every agent has the same (zero) score: full trust for all.
             self.episode_advantage = torch.zeros(shape, device=self.device)
-            self._set_trust(self.episode_advantage, torch.ones(shape, dtype=torch.bool))
+            self._set_trust(self.episode_advantage, torch.ones(shape, dtype=torch.bool), 1.0)
         return None
 
     def _split(self, outputs: Tensor) -> tuple[Tensor, Tensor]:
@@ -316,38 +330,58 @@ class GAWI(Algorithm):
         return gather_actions(q_target, batch.actions) - value
 
     @torch.no_grad()
+    def td_advantages(self, batch: Batch) -> Tensor:
+        """(B, N) one-step advantages δ = r + γ · bootstrap · V(s') − V(s) of the batch's agents.
+
+        The quality signal: unlike Q(s, a) − V(s), δ keeps the reward the agent actually earned,
+        so it still ranks agents in states that only poor agents visit, where an in-sample V has
+        learned nothing better than their own actions (docs/method.md measures both).
+        """
+        value = self._split(self.critic(batch.obs, batch.alive))[1]
+        next_value = self._split(self.critic(batch.next_obs, batch.next_alive))[1]
+        bootstrap = torch.where(batch.bootstrap, next_value, 0.0)
+        return batch.rewards + self.config.gamma * bootstrap - value
+
+    @torch.no_grad()
     def infer_quality(self, data: OfflineData | None = None) -> Tensor:
-        """Score every (episode, agent) of the data by its mean advantage; update the trust.
+        """Score every (episode, agent) by its mean one-step advantage; update the trust.
 
         Args:
             data: the data to score (default: the training data given to `sampling_subset`).
 
         Returns:
-            (E, N) mean advantages (0 where an agent never acted).
+            (E, N) mean one-step advantages (0 where an agent never acted).
         """
         data = self.data if data is None else data
         if data is None:
             raise UserError("infer_quality needs data: call sampling_subset(data) first")
         sums = torch.zeros(data.n_episodes, data.n_agents, device=self.device)
         counts = torch.zeros_like(sums)
+        squares = torch.zeros((), dtype=torch.float64, device=self.device)
         for start in range(0, len(data), QUALITY_CHUNK):
             index = torch.arange(start, min(start + QUALITY_CHUNK, len(data)), device=data.device)
             batch = data.batch(index).to(self.device)
+            advantage = self.td_advantages(batch)  # (B, N)
             means, n = episode_agent_means(
-                self.advantages(batch), batch.alive, batch.episode_index, data.n_episodes
+                advantage, batch.alive, batch.episode_index, data.n_episodes
             )
             sums += means * n
             counts += n
+            squares += torch.where(batch.alive, advantage, 0.0).double().square().sum()
         means = sums / counts.clamp(min=1)
+        total = counts.sum().clamp(min=1)
+        variance = squares / total - (sums.sum().double() / total) ** 2
+        scale = float(variance.clamp(min=0).sqrt().clamp(min=MIN_SCALE))
         if data is self.data:
             self.episode_advantage = means
-            self._set_trust(means, counts > 0)
+            self.advantage_scale = scale
+            self._set_trust(means, counts > 0, scale)
         return means
 
-    def _set_trust(self, means: Tensor, acted: Tensor) -> None:
+    def _set_trust(self, means: Tensor, acted: Tensor, scale: float) -> None:
         config = self.config
         self.trust = trust_weights(
-            means, acted.to(means.device), config.quality_beta, config.quality_reference
+            means, acted.to(means.device), config.quality_beta, config.quality_reference, scale
         )
 
     # ---------------------------------------------------------------------------- acting
@@ -380,6 +414,7 @@ class GAWI(Algorithm):
         state = super().state_dict()
         state["episode_advantage"] = self.episode_advantage
         state["trust"] = self.trust
+        state["advantage_scale"] = self.advantage_scale
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -387,6 +422,7 @@ class GAWI(Algorithm):
         for key in ("episode_advantage", "trust"):
             value = state.get(key)
             setattr(self, key, None if value is None else value.clone().to(self.device))
+        self.advantage_scale = float(state.get("advantage_scale", 1.0))
 
 
 @dataclass(frozen=True)
