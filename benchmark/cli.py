@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
@@ -387,6 +388,140 @@ def perf_algos(
             f"{100 * r.sample_fraction:.1f} % of an update",
         )
     make_console().print(table)
+
+
+@main.command("run")
+@click.option(
+    "--suite",
+    "suite_name",
+    required=True,
+    help="A suite of data/suites (quick, scale-up, degenerate, full) or a path to a .toml file.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory: datasets, runs and records.jsonl [default: results/<suite>].",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process or --workers processes; ray: Ray tasks (local or --address).",
+)
+@click.option("--workers", default=1, show_default=True, help="Jobs run in parallel.")
+@click.option("--address", default=None, help="An existing Ray cluster (ray executor only).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished cells.")
+@click.option("--no-report", is_flag=True, help="Do not print the score tables at the end.")
+def run_command(
+    suite_name: str,
+    out: Path | None,
+    executor: str,
+    workers: int,
+    address: str | None,
+    resume: bool,
+    no_report: bool,
+) -> None:
+    """Run a benchmark suite: collect missing datasets, train every job, evaluate it online at
+    every team size, and append one JSON record per cell to OUT/records.jsonl.
+
+    A killed run continues with --resume without redoing finished cells. A failing cell is
+    recorded with its error and the suite goes on; the command then exits with status 1.
+
+    \b
+    Examples:
+      marl-bench run --suite quick                       # a few minutes on 2 cores
+      marl-bench run --suite scale-up --workers 2 --out results/scale-up
+      marl-bench run --suite scale-up --out results/scale-up --resume
+      marl-bench run --suite degenerate --executor ray --address ray://head:10001
+    """
+    from algos.registry import algorithm_names
+    from benchmark.report import make_report
+    from benchmark.runner import failed_cells, run_suite
+    from benchmark.store import load_records
+    from benchmark.suites import load_suite
+
+    suite = load_suite(suite_name, known_algos=algorithm_names())
+    out = out or Path("results") / suite.name
+    console = make_console()
+    summary = run_suite(
+        suite,
+        out,
+        executor=executor,
+        workers=workers,
+        address=address,
+        resume=resume,
+        console=console,
+    )
+    console.print(
+        f"{suite.name}: {summary.n_cells} cells, {summary.n_skipped} already done, "
+        f"{summary.n_ok} ok and {summary.n_failed} failed now, {summary.seconds:.0f} s; "
+        f"records in {out / 'records.jsonl'}"
+    )
+    if not no_report:
+        console.print(make_report(load_records(out), "md"), markup=False, highlight=False)
+    failed = failed_cells(out, suite)
+    if failed:
+        for record in failed[:10]:
+            console.print(f"failed: {record['key']}: {record['error']}", markup=False)
+        raise SystemExit(1)
+
+
+@main.command("report")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "csv", "latex", "json"]),
+    default="md",
+    show_default=True,
+    help="Table format (json: every aggregate).",
+)
+@click.option("--plots", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
+@click.option(
+    "--marl-eval",
+    "marl_eval",
+    type=click.Path(path_type=Path),
+    help="Write the records in marl-eval's JSON layout to this file.",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="Write the report here, not stdout."
+)
+def report_command(
+    out: Path, fmt: str, plots: Path | None, marl_eval: Path | None, output: Path | None
+) -> None:
+    """Score tables of a suite's results in OUT (a pure function of OUT/records.jsonl).
+
+    Normalized scores (0 = random, 100 = expert at the evaluation team size) aggregated across
+    seeds: IQM [95% stratified bootstrap CI], the probability of improvement over BC, and the
+    degenerate-robustness table (change against clean expert data). Failed cells are marked.
+
+    \b
+    Examples:
+      marl-bench report results/quick
+      marl-bench report results/scale-up --format latex --plots results/scale-up/plots
+      marl-bench report results/scale-up --marl-eval results/scale-up/marl_eval.json
+    """
+    from benchmark.report import aggregate, make_report, marl_eval_json, plot
+    from benchmark.store import load_records
+
+    records = load_records(out)
+    text = make_report(records, fmt)
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
+    # Notes go to stderr so that stdout holds only the report.
+    console = Console(stderr=True)
+    if plots:
+        for path in plot(aggregate(records), plots):
+            console.print(f"plot: {path}")
+    if marl_eval:
+        marl_eval.parent.mkdir(parents=True, exist_ok=True)
+        marl_eval.write_text(json.dumps(marl_eval_json(records), indent=2) + "\n")
+        console.print(f"marl-eval export: {marl_eval}")
 
 
 if __name__ == "__main__":

@@ -136,12 +136,14 @@ class Job:
 
     Attributes:
         experiment: the experiment the job belongs to.
-        train_agents: the team sizes of its training data.
-        data: what it trains on.
+        train_agents: the team sizes of its (pre)training data.
+        data: what it (pre)trains on.
         algo: the algorithm.
         seed: the training seed.
-        regime: "offline" (transfer and degenerate), or for finetune "pretrained+finetuned" /
-            "small-only".
+        regime: "offline" (transfer and degenerate), or for finetune "pretrained+finetuned"
+            (the offline run on `train_agents`, then the small dataset at `target`) or
+            "small-only" (the small dataset at `target` alone).
+        target: (finetune only) the team size of the small dataset, the job's one evaluation size.
     """
 
     experiment: Experiment
@@ -150,10 +152,11 @@ class Job:
     algo: str
     seed: int
     regime: str = "offline"
+    target: int | None = None
 
     @property
     def eval_agents(self) -> tuple[int, ...]:
-        return self.experiment.eval_agents
+        return self.experiment.eval_agents if self.target is None else (self.target,)
 
     @property
     def name(self) -> str:
@@ -162,8 +165,18 @@ class Job:
         data = self.data.label.replace("+", "_plus_").replace("@", "_at_")
         parts = [self.experiment.kind, self.experiment.env, f"n{train}", data, self.algo]
         if self.regime != "offline":
-            parts.append(self.regime.replace("+", "_"))
+            parts.append(f"{self.regime.replace('+', '_')}-to{self.target}")
         return "-".join(parts) + f"-s{self.seed}"
+
+    def pretraining(self) -> Job:
+        """The offline job whose run a pretrained+finetuned job starts from."""
+        return Job(
+            Experiment(**{**_experiment_fields(self.experiment), "kind": "transfer"}),
+            self.train_agents,
+            self.data,
+            self.algo,
+            self.seed,
+        )
 
     def cell_key(self, eval_agents: int) -> str:
         """The result store's key of this job evaluated at `eval_agents`."""
@@ -171,6 +184,10 @@ class Job:
 
     def cell_keys(self) -> list[str]:
         return [self.cell_key(n) for n in self.eval_agents]
+
+
+def _experiment_fields(exp: Experiment) -> dict[str, Any]:
+    return {f.name: getattr(exp, f.name) for f in fields(Experiment)}
 
 
 @dataclass(frozen=True)
@@ -186,15 +203,20 @@ class Suite:
         algorithms, seeds)."""
         jobs = []
         for exp in self.experiments:
-            regimes = (
-                ("pretrained+finetuned", "small-only") if exp.kind == "finetune" else ("offline",)
-            )
+            if exp.kind == "finetune":
+                variants = [
+                    (regime, target)
+                    for target in exp.eval_agents
+                    for regime in ("pretrained+finetuned", "small-only")
+                ]
+            else:
+                variants = [("offline", None)]
             for train in exp.train_agents:
                 for data in exp.data:
                     for algo in exp.algos:
                         for seed in exp.seeds:
-                            for regime in regimes:
-                                jobs.append(Job(exp, train, data, algo, seed, regime))
+                            for regime, target in variants:
+                                jobs.append(Job(exp, train, data, algo, seed, regime, target))
         names = [job.name for job in jobs]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:

@@ -1,0 +1,199 @@
+"""The suite runner: real datasets, real training, real online evaluation, on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import main
+from benchmark.runner import needed_datasets, run_suite
+from benchmark.store import ResultStore
+from benchmark.suites import load_suite
+from datagen.errors import UserError
+
+TINY = """
+description = "tiny test suite"
+
+[[experiment]]
+kind = "transfer"
+env = "prison"
+env_options = {{ include_last_wall = true }}
+train_agents = [2]
+eval_agents = {eval_agents}
+data = ["expert"]
+algos = {algos}
+seeds = {seeds}
+dataset_episodes = 2
+updates = 30
+batch_size = 32
+eval_episodes = 1
+"""
+
+
+def tiny_suite(
+    tmp_path: Path, eval_agents: str = "[2, 4]", algos: str = '["bc", "iql"]', seeds: str = "[0]"
+) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(eval_agents=eval_agents, algos=algos, seeds=seeds))
+    return path
+
+
+def test_run_records_every_cell_and_resume_skips_them(tmp_path: Path) -> None:
+    suite = load_suite(tiny_suite(tmp_path))
+    out = tmp_path / "out"
+    summary = run_suite(suite, out, progress=False, command="test")
+    assert (summary.n_cells, summary.n_ok, summary.n_failed) == (4, 4, 0)
+    records = ResultStore(out).records()
+    assert sorted(r["key"] for r in records) == sorted(
+        k for j in suite.jobs() for k in j.cell_keys()
+    )
+    for record in records:
+        assert record["status"] == "ok" and record["suite"] == "tiny"
+        assert len(record["returns"]) == 1 and record["command"] == "test"
+        assert record["normalized_score"] == pytest.approx(record["scores"][0])
+    # The evaluation seeds are shared: both algorithms met the same start positions.
+    assert (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "config.json").exists()
+    with pytest.raises(UserError, match="already holds results"):
+        run_suite(suite, out, progress=False)
+    again = run_suite(suite, out, resume=True, progress=False)
+    assert (again.n_skipped, again.n_ok) == (4, 0)
+    assert len(ResultStore(out).records()) == 4
+
+
+def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
+    # Prison has reference scores at its ladder (2, 4, 8, 16) only: n = 3 cannot be normalized.
+    path = tiny_suite(tmp_path, eval_agents="[2, 3]", algos='["bc"]')
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", "--suite", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    latest = ResultStore(tmp_path / "o").latest()
+    failed = latest["transfer-prison-n2-expert-bc-s0@n3"]
+    assert (
+        failed["status"] == "failed" and "no reference scores for prison with 3" in failed["error"]
+    )
+    assert latest["transfer-prison-n2-expert-bc-s0@n2"]["status"] == "ok"
+    assert "1 failed" in result.output
+    report = runner.invoke(main, ["report", str(tmp_path / "o")])
+    assert report.exit_code == 0 and "— (1 failed)" in report.output
+
+
+def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
+    path = tmp_path / "mix.toml"
+    path.write_text(
+        TINY.format(eval_agents="[2]", algos='["bc"]', seeds="[0]")
+        .replace('data = ["expert"]', 'data = ["expert+degenerate@50"]')
+        .replace('kind = "transfer"', 'kind = "degenerate"')
+    )
+    suite = load_suite(path)
+    steps = needed_datasets(suite, tmp_path / "o", suite.jobs())
+    assert [kind for kind, _ in steps] == ["collect", "collect", "combine"]
+    run_suite(suite, tmp_path / "o", progress=False)
+    from datagen.dataset import load_dataset
+
+    mixed = steps[-1][1][-1]
+    with load_dataset(mixed) as dataset:
+        assert len(dataset) == 2
+        assert dataset.metadata["policy"]["name"] == "combined"
+        # One episode of each source: both behaviours' labels are in the data.
+        labels = dataset.metadata["policy"]["labels"]
+        used = {labels[i] for i in set(dataset.read("policy_labels").ravel().tolist())}
+    assert used == {"expert", "adversarial"}
+
+
+def test_killed_run_resumes_without_redoing_cells(tmp_path: Path) -> None:
+    path = tiny_suite(tmp_path, eval_agents="[2]", algos='["bc"]', seeds="[0, 1, 2, 3]")
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmark.cli",
+        "run",
+        "--suite",
+        str(path),
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    store = ResultStore(out)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (store.path.exists() and store.records()):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = [r["key"] for r in store.records()]
+    assert 1 <= len(before) < 4, "the kill should land after the first cell and before the last"
+    result = subprocess.run(
+        [*command, "--resume", "--no-report"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    keys = [r["key"] for r in store.records()]
+    assert sorted(set(keys)) == sorted(keys), "a finished cell was recorded twice"
+    assert len(keys) == 4 and keys[: len(before)] == before
+
+
+def test_ray_executor_runs_the_same_cells(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    suite = load_suite(tiny_suite(tmp_path, eval_agents="[2]"))
+    summary = run_suite(suite, tmp_path / "ray", executor="ray", workers=2, progress=False)
+    assert (summary.n_ok, summary.n_failed) == (2, 0)
+    local = run_suite(suite, tmp_path / "local", progress=False)
+    assert local.n_ok == 2
+    scores = {
+        name: {r["key"]: r["returns"] for r in ResultStore(tmp_path / name).records()}
+        for name in ("ray", "local")
+    }
+    assert scores["ray"] == scores["local"], (
+        "the same seeds give the same returns on either executor"
+    )
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", "--suite", "quik"])
+    assert result.exit_code == 2 and "did you mean 'quick'" in result.output
+    result = runner.invoke(main, ["run", "--suite", "quick", "--address", "x:1"])
+    assert result.exit_code == 2 and "--address only applies to --executor ray" in result.output
+    result = runner.invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "no results in" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_command_writes_formats_plots_and_export(tmp_path: Path) -> None:
+    from tests.benchmark.records import golden_records
+
+    store = ResultStore(tmp_path)
+    for record in golden_records():
+        store.append(record)
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [
+            "report",
+            str(tmp_path),
+            "--format",
+            "csv",
+            "--output",
+            str(tmp_path / "r.csv"),
+            "--plots",
+            str(tmp_path / "plots"),
+            "--marl-eval",
+            str(tmp_path / "me.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.csv").read_text() == (
+        Path(__file__).parent / "golden" / "report.csv"
+    ).read_text()
+    assert list((tmp_path / "plots").glob("*.png"))
+    assert "pursuit" in json.loads((tmp_path / "me.json").read_text())
