@@ -19,7 +19,7 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed-demo
-	MARL_DATA_HOME=$(DEMO_DIR)/data bash scripts/demo.sh
+	DEMO_DIR=$(DEMO_DIR) MARL_DATA_HOME=$(DEMO_DIR)/data bash scripts/demo.sh
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job, end to end, as far as the project goes today: the environment suite, then small
-# real pursuit datasets of expert and deliberately degenerate behaviour, collected in parallel,
-# verified, converted to Zarr and listed with their normalised scores.
+# The main job, end to end: the environment suite; small real pursuit datasets of expert and
+# deliberately degenerate behaviour, collected in parallel, verified and converted; then the quick
+# benchmark suite: collect → train BC and IQL on 2 pursuers → evaluate online at 2 and 4 pursuers →
+# score table. A second `make demo` resumes the suite and prints the same table.
 set -euo pipefail
 bin=.venv/bin
+out=${DEMO_DIR:-demo-output}
 
 echo "== The environment suite"
 $bin/marl-datagen envs
@@ -18,3 +20,8 @@ echo "== Verify every checksum, convert to Zarr (same content checksum), list"
 $bin/marl-datagen verify pursuit-n4-expert-v1
 $bin/marl-datagen convert pursuit-n4-expert-v1 --format zarr --force
 $bin/marl-datagen list
+
+echo "== The quick suite: train on 2 pursuers, evaluate at 2 and 4, score table (results in $out/quick)"
+$bin/marl-bench run --suite quick --out "$out/quick" --resume
+$bin/marl-bench report "$out/quick" --plots "$out/quick/plots" > "$out/quick/report.md"
+echo "report: $out/quick/report.md, plots: $out/quick/plots"
