@@ -437,33 +437,41 @@ class OfflineData:
     def batch(self, index: Tensor) -> Batch:
         """The transitions at `index` ((B,) int64) as a `Batch`."""
         arrays = self._arrays
-        rows = self._obs_rows[index]  # (B,)
+        # index_select along axis 0 is several times faster than advanced indexing on CPU.
+        rows = self._obs_rows.index_select(0, index)  # (B,)
         next_rows = rows + 1
-        bootstrap = arrays["bootstrap"][index]  # (B, N)
-        rewards = arrays["rewards"][index]  # (B, N)
+
+        def at_steps(name: str) -> Tensor:
+            return arrays[name].index_select(0, index)
+
+        def at_rows(name: str, which: Tensor) -> Tensor:
+            return arrays[name].index_select(0, which)
+
+        bootstrap = at_steps("bootstrap")  # (B, N)
+        rewards = at_steps("rewards")  # (B, N)
         if arrays["obs_action_mask"] is None:
             shape = (len(index), self.n_agents, self.spec.n_actions)
             mask = next_mask = self._all_legal.expand(shape)
         else:
-            mask = arrays["obs_action_mask"][rows]
-            next_mask = arrays["obs_action_mask"][next_rows]
-        states = arrays["states"]
+            mask = at_rows("obs_action_mask", rows)
+            next_mask = at_rows("obs_action_mask", next_rows)
+        has_state = arrays["states"] is not None
         return Batch(
-            obs=arrays["observations"][rows],
-            actions=arrays["actions"][index],
+            obs=at_rows("observations", rows),
+            actions=at_steps("actions"),
             rewards=rewards,
             team_reward=rewards.sum(dim=1),
-            next_obs=arrays["observations"][next_rows],
-            alive=arrays["obs_alive"][rows],
-            next_alive=arrays["obs_alive"][next_rows],
+            next_obs=at_rows("observations", next_rows),
+            alive=at_rows("obs_alive", rows),
+            next_alive=at_rows("obs_alive", next_rows),
             bootstrap=bootstrap,
             team_bootstrap=bootstrap.any(dim=1),
             action_mask=mask,
             next_action_mask=next_mask,
-            behaviour_probs=arrays["behaviour_probs"][index],
-            policy_labels=arrays["policy_labels"][index],
-            episode_return=arrays["episode_return"][index],
-            episode_index=arrays["episode_index"][index],
-            state=None if states is None else states[rows],
-            next_state=None if states is None else states[next_rows],
+            behaviour_probs=at_steps("behaviour_probs"),
+            policy_labels=at_steps("policy_labels"),
+            episode_return=at_steps("episode_return"),
+            episode_index=at_steps("episode_index"),
+            state=at_rows("states", rows) if has_state else None,
+            next_state=at_rows("states", next_rows) if has_state else None,
         )
