@@ -413,6 +413,14 @@ def perf_algos(
 @click.option("--workers", default=1, show_default=True, help="Jobs run in parallel.")
 @click.option("--address", default=None, help="An existing Ray cluster (ray executor only).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished cells.")
+@click.option(
+    "--only",
+    "only_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Run only matching jobs (repeatable; one key's values are alternatives): kind, env, "
+    "train_agents (2 or 2+4), data, algo, seed, regime.",
+)
 @click.option("--no-report", is_flag=True, help="Do not print the score tables at the end.")
 def run_command(
     suite_name: str,
@@ -421,6 +429,7 @@ def run_command(
     workers: int,
     address: str | None,
     resume: bool,
+    only_pairs: tuple[str, ...],
     no_report: bool,
 ) -> None:
     """Run a benchmark suite: collect missing datasets, train every job, evaluate it online at
@@ -434,14 +443,16 @@ def run_command(
       marl-bench run --suite quick                       # a few minutes on 2 cores
       marl-bench run --suite scale-up --workers 2 --out results/scale-up
       marl-bench run --suite scale-up --out results/scale-up --resume
+      marl-bench run --suite scale-up --only env=pursuit --only data=expert --only train_agents=2
       marl-bench run --suite degenerate --executor ray --address ray://head:10001
     """
     from algos.registry import algorithm_names
     from benchmark.report import make_report
     from benchmark.runner import failed_cells, run_suite
     from benchmark.store import load_records
-    from benchmark.suites import load_suite
+    from benchmark.suites import load_suite, parse_filters
 
+    only = parse_filters(only_pairs)
     suite = load_suite(suite_name, known_algos=algorithm_names())
     out = out or Path("results") / suite.name
     console = make_console()
@@ -453,6 +464,7 @@ def run_command(
         address=address,
         resume=resume,
         console=console,
+        only=only,
     )
     console.print(
         f"{suite.name}: {summary.n_cells} cells, {summary.n_skipped} already done, "
@@ -461,7 +473,7 @@ def run_command(
     )
     if not no_report:
         console.print(make_report(load_records(out), "md"), markup=False, highlight=False)
-    failed = failed_cells(out, suite)
+    failed = failed_cells(out, suite, only)
     if failed:
         for record in failed[:10]:
             console.print(f"failed: {record['key']}: {record['error']}", markup=False)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.store import ResultStore
-from benchmark.suites import DataSpec, Experiment, Job, Suite
+from benchmark.suites import DataSpec, Experiment, Job, Suite, job_matches
 from datagen.collect import CollectRequest, collect
 from datagen.dataset.ids import DatasetId
 from datagen.dataset.ops import combine
@@ -145,6 +145,7 @@ class JobTask:
         base_record: the cell coordinates every record of the job starts from.
         pretrained_dir: (pretrained+finetuned) the offline run to start from.
         pretrain: (pretrained+finetuned) the offline run's own task, trained first if needed.
+        overrides: the algorithm's config overrides.
     """
 
     name: str
@@ -161,6 +162,7 @@ class JobTask:
     eval_seed: int
     base_record: dict[str, Any] = field(default_factory=dict)
     pretrain: JobTask | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def _train(task: JobTask) -> Any:
@@ -177,6 +179,7 @@ def _train(task: JobTask) -> Any:
             out=task.run_dir,
             seed=task.seed,
             batch_size=task.batch_size,
+            overrides=task.overrides,
             resume=True,
             progress=False,
         )
@@ -298,6 +301,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         expert = DataSpec.parse("expert")
         datasets = (str(dataset_path(out, exp, job.target, expert, small=True)),)
         n_updates = exp.finetune_updates
+    overrides = job_overrides(job)
     pretrain = None
     if job.regime == "pretrained+finetuned":
         pretrain = make_task(job.pretraining(), out, (), command)
@@ -313,6 +317,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         "seed": job.seed,
         "updates": n_updates,
         "batch_size": exp.batch_size,
+        "config_overrides": overrides,
         "datasets": list(datasets),
         "eval_episodes": exp.eval_episodes,
         "eval_seed": exp.eval_seed,
@@ -335,7 +340,19 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         eval_seed=exp.eval_seed,
         base_record=base,
         pretrain=pretrain,
+        overrides=overrides,
     )
+
+
+def job_overrides(job: Job) -> dict[str, Any]:
+    """The config overrides of a job's algorithm: the experiment's "all" entry (fields the
+    algorithm has), then its own entry."""
+    from algos.registry import get_entry
+
+    fields_of_algo = get_entry(job.algo).defaults()
+    shared = job.experiment.config.get("all", {})
+    overrides = {key: value for key, value in shared.items() if key in fields_of_algo}
+    return overrides | dict(job.experiment.config.get(job.algo, {}))
 
 
 @dataclass
@@ -419,6 +436,7 @@ def run_suite(
     command: str | None = None,
     progress: bool = True,
     console: Any = None,
+    only: dict[str, set[str]] | None = None,
 ) -> RunSummary:
     """Run every cell of `suite` not finished yet, appending records to `<out>/records.jsonl`.
 
@@ -432,6 +450,7 @@ def run_suite(
         command: the command line recorded with every record (default: this process's argv).
         progress: show a live progress display with ETA.
         console: the rich console to draw on.
+        only: run only the jobs matching these filters (`benchmark.suites.parse_filters`).
 
     Raises:
         UserError: a bad executor or worker count, an `out` holding another run without
@@ -449,7 +468,9 @@ def run_suite(
         raise UserError(f"{out} already holds results; pass --resume to continue, or another --out")
     command = command or " ".join(["marl-bench", *map(shlex.quote, sys.argv[1:])])
     started = time.perf_counter()
-    jobs = suite.jobs()
+    jobs = [job for job in suite.jobs() if job_matches(job, only or {})]
+    if not jobs:
+        raise UserError(f"no job of suite {suite.name!r} matches the filters {only}")
     finished = store.finished_keys()
     todo = []
     for job in jobs:
@@ -513,10 +534,13 @@ def run_suite(
     return summary
 
 
-def failed_cells(out: Path | str, suite: Suite) -> list[dict[str, Any]]:
-    """The latest records of `suite`'s cells that failed."""
+def failed_cells(
+    out: Path | str, suite: Suite, only: dict[str, set[str]] | None = None
+) -> list[dict[str, Any]]:
+    """The latest records of `suite`'s cells (those matching `only`) that failed."""
     latest = ResultStore(out).latest()
-    keys = {key for job in suite.jobs() for key in job.cell_keys()}
+    jobs = [job for job in suite.jobs() if job_matches(job, only or {})]
+    keys = {key for job in jobs for key in job.cell_keys()}
     return [r for k, r in latest.items() if k in keys and r["status"] == "failed"]
 
 

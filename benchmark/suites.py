@@ -27,6 +27,8 @@ online at each of the experiment's evaluation team sizes, and each (job, evaluat
     finetune_episodes, finetune_updates
                      (finetune only) the small dataset at each evaluation size, and the updates
                      spent on it [5, 500]
+    config           config overrides per algorithm, e.g. {bc = {hidden_size = 64}}; a key
+                     "all" applies to every algorithm that has the field [{}]
 
 A suite may also `include = ["other-suite", ...]`, whose experiments it adds to its own (`full`).
 """
@@ -128,6 +130,7 @@ class Experiment:
     eval_seed: int = 1000
     finetune_episodes: int = 5
     finetune_updates: int = 500
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,40 @@ class Suite:
         return sum(len(job.eval_agents) for job in self.jobs())
 
 
+FILTER_KEYS = ("kind", "env", "train_agents", "data", "algo", "seed", "regime")
+
+
+def parse_filters(pairs: Iterable[str]) -> dict[str, set[str]]:
+    """`--only KEY=VALUE` pairs -> {key: accepted values} (values of one key are alternatives).
+
+    Raises:
+        UserError: a pair without `=`, or an unknown key.
+    """
+    filters: dict[str, set[str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in FILTER_KEYS:
+            raise UserError(
+                f"bad filter {pair!r}; expected KEY=VALUE with KEY one of {', '.join(FILTER_KEYS)}"
+            )
+        filters.setdefault(key, set()).add(value)
+    return filters
+
+
+def job_matches(job: Job, filters: dict[str, set[str]]) -> bool:
+    """Whether `job` passes every filter (train_agents reads "2" or "2+4")."""
+    values = {
+        "kind": job.experiment.kind,
+        "env": job.experiment.env,
+        "train_agents": "+".join(str(n) for n in job.train_agents),
+        "data": job.data.label,
+        "algo": job.algo,
+        "seed": str(job.seed),
+        "regime": job.regime,
+    }
+    return all(values[key] in accepted for key, accepted in filters.items())
+
+
 def suite_names(directory: Path | None = None) -> list[str]:
     """The suites shipped in `data/suites/`."""
     base = directory or project_data_dir() / SUITE_DIR
@@ -316,6 +353,9 @@ def _experiment(table: dict[str, Any], where: str, known_algos: Iterable[str] | 
             check_request(exp.env, n, exp.env_options)
         except UserError as err:
             raise UserError(f"{where}: {err}") from err
+    unknown_algos = sorted(set(exp.config) - set(exp.algos) - {"all"})
+    if unknown_algos:
+        raise UserError(f"{where}: config for {unknown_algos[0]!r}, which is not in algos")
     if known_algos is not None:
         known = list(known_algos)
         for algo in exp.algos:
