@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from benchmark.cli import main
 from benchmark.runner import needed_datasets, run_suite
 from benchmark.store import ResultStore
-from benchmark.suites import load_suite
+from benchmark.suites import job_matches, load_suite, parse_filters
 from datagen.errors import UserError
 
 TINY = """
@@ -35,6 +35,9 @@ dataset_episodes = 2
 updates = 30
 batch_size = 32
 eval_episodes = 1
+
+[experiment.config]
+all = {{ hidden_size = 32 }}
 """
 
 
@@ -60,7 +63,10 @@ def test_run_records_every_cell_and_resume_skips_them(tmp_path: Path) -> None:
         assert len(record["returns"]) == 1 and record["command"] == "test"
         assert record["normalized_score"] == pytest.approx(record["scores"][0])
     # The evaluation seeds are shared: both algorithms met the same start positions.
-    assert (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "config.json").exists()
+    config = json.loads(
+        (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "config.json").read_text()
+    )
+    assert config["config"]["hidden_size"] == 32, "the suite's config overrides reach training"
     with pytest.raises(UserError, match="already holds results"):
         run_suite(suite, out, progress=False)
     again = run_suite(suite, out, resume=True, progress=False)
@@ -156,6 +162,20 @@ def test_ray_executor_runs_the_same_cells(tmp_path: Path) -> None:
     assert scores["ray"] == scores["local"], (
         "the same seeds give the same returns on either executor"
     )
+
+
+def test_only_filters_select_jobs(tmp_path: Path) -> None:
+    suite = load_suite(tiny_suite(tmp_path, seeds="[0, 1]"))
+    assert [job_matches(j, parse_filters(["algo=bc", "seed=1"])) for j in suite.jobs()] == [
+        False,
+        True,
+        False,
+        False,
+    ]
+    with pytest.raises(UserError, match="expected KEY=VALUE with KEY one of kind, env"):
+        parse_filters(["colour=red"])
+    with pytest.raises(UserError, match="no job of suite 'tiny' matches"):
+        run_suite(suite, tmp_path / "o", only=parse_filters(["algo=sac"]), progress=False)
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
