@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from algos.base import Algorithm
 from algos.data import OfflineData
 from datagen.errors import UserError
+from datagen.paths import git_commit
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -47,22 +47,6 @@ CHECKPOINT_FORMAT = 1
 IDENTITY_KEYS = ("algo", "config", "spec", "datasets", "seed", "batch_size")
 
 EvalFn = Callable[[Algorithm], dict[str, float]]
-
-
-def git_commit() -> str | None:
-    """The commit of the checkout this package runs from, or None outside git."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
 
 
 def run_config(

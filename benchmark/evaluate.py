@@ -27,7 +27,7 @@ from datagen.envs import check_request
 from datagen.errors import UserError
 from datagen.policies import TeamAction
 from datagen.policies.evaluate import Evaluation, evaluate
-from datagen.policies.reference import reference_scores
+from datagen.policies.reference import normalized_score, reference_scores
 
 
 @dataclass
@@ -152,11 +152,9 @@ class RunEvaluation:
 
 def normalized(env: str, n_agents: int, team_return: float) -> float | None:
     """The normalised score of a return (datagen's reference scores), or None without them."""
-    record = reference_scores(env, n_agents)
-    if record is None:
+    if reference_scores(env, n_agents) is None:
         return None
-    low, high = record["random"]["mean"], record["expert"]["mean"]
-    return 100.0 * (team_return - low) / (high - low)
+    return normalized_score(env, n_agents, team_return)
 
 
 def evaluate_algorithm(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import shlex
-import subprocess
 import sys
 import time
 import traceback
@@ -33,6 +32,7 @@ from datagen.collect import CollectRequest, collect
 from datagen.dataset.ids import DatasetId
 from datagen.dataset.ops import combine
 from datagen.errors import UserError
+from datagen.paths import git_commit
 
 EXECUTORS = ("local", "ray")
 
@@ -277,20 +277,6 @@ def _failed(task: JobTask, n: int, error: str) -> dict[str, Any]:
     }
 
 
-def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except OSError:
-        return None
-    return done.stdout.strip() or None
-
-
 def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> JobTask:
     """The task of `job`, evaluating only the `pending` team sizes."""
     exp = job.experiment
@@ -323,7 +309,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         "eval_seed": exp.eval_seed,
         "run_dir": str(out / "runs" / job.name),
         "command": command,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }
     return JobTask(
         name=job.name,

@@ -19,7 +19,6 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,7 @@ from datagen.dataset.ids import FORMAT_SUFFIXES, DatasetId
 from datagen.dataset.writer import EpisodeStats, write_dataset
 from datagen.envs import check_request, get_spec, make_env
 from datagen.errors import UserError
+from datagen.paths import git_commit
 from datagen.policies import BehaviourPolicy
 from datagen.policies.reference import medium_recipe, normalized_score, reference_scores
 from datagen.policies.registry import Quality, make_policy
@@ -304,21 +304,6 @@ def _play_episodes(
     return needed()
 
 
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
-
-
 def package_versions() -> dict[str, str | None]:
     """Versions of the packages that shape the data, and the git commit when known."""
     from importlib.metadata import PackageNotFoundError, version
@@ -330,7 +315,7 @@ def package_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             versions[name] = None
     versions["marl-offline-coordination"] = __version__
-    versions["git_commit"] = _git_commit()
+    versions["git_commit"] = git_commit()
     return versions
 
 

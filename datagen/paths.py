@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,19 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from, or None outside git."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
