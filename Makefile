@@ -35,6 +35,7 @@ lint: $(VENV)/.installed-test
 
 perf: $(VENV)/.installed-test
 	$(BIN)/marl-bench perf envs
+	$(BIN)/marl-bench perf algos
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
