@@ -42,7 +42,6 @@ Deviations:
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -54,7 +53,6 @@ from algos.data import Batch
 from algos.functional import (
     discrete_mmd,
     discrete_sac_actor_loss,
-    discrete_sac_target,
     dual_ascent_loss,
     entropy,
     gather_actions,
@@ -65,8 +63,14 @@ from algos.functional import (
     soft_update,
     target_entropy,
 )
-from algos.networks import AgentNetwork
-from algos.sac import Temperature, TwinQ, check_discount_and_rate, check_positive, twin_td_loss
+from algos.sac import (
+    Temperature,
+    build_actor_critic,
+    check_discount_and_rate,
+    check_positive,
+    soft_twin_target,
+    twin_td_loss,
+)
 from datagen.errors import UserError
 
 #: Constraint kinds of `BEARConfig.constraint`.
@@ -168,24 +172,10 @@ class BEAR(Algorithm):
 
     def build(self) -> None:
         config = self.config
-        spec = self.spec
-        self.actor = self.add_network(
-            "actor", AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
-        )
-        self.behaviour = self.add_network(
-            "behaviour", AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
-        )
-        self.critic = self.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
-        self.critic_target = self.add_network("critic_target", copy.deepcopy(self.critic))
-        self.critic_target.requires_grad_(False)
+        build_actor_critic(self, with_behaviour=True)
         self.temperature = self.add_network("temperature", Temperature(config.initial_temperature))
         self.multiplier = self.add_network("multiplier", Temperature(config.initial_multiplier))
-        self.kernel = gaussian_action_kernel(spec.n_actions, config.mmd_sigma).to(self.device)
-        self.optimizers["actor"] = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
-        self.optimizers["behaviour"] = torch.optim.Adam(
-            self.behaviour.parameters(), lr=config.behaviour_lr
-        )
+        self.kernel = gaussian_action_kernel(self.spec.n_actions, config.mmd_sigma).to(self.device)
         self.optimizers["temperature"] = torch.optim.Adam(
             self.temperature.parameters(), lr=config.temperature_lr
         )
@@ -207,19 +197,10 @@ class BEAR(Algorithm):
         probs = log_probs.exp()
         alpha = self.temperature().detach()
         multiplier = self.multiplier().detach()
-        with torch.no_grad():
-            next_log_probs = masked_log_softmax(logits[n:], next_mask)
-            next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
-            target = discrete_sac_target(
-                batch.rewards,
-                batch.bootstrap,
-                config.gamma,
-                next_log_probs.exp(),
-                next_log_probs,
-                next_q,
-                alpha,
-                next_mask,
-            )
+        next_log_probs = masked_log_softmax(logits[n:].detach(), next_mask)
+        target = soft_twin_target(
+            self.critic_target, batch, config.gamma, next_log_probs, next_log_probs, alpha
+        )
         q = self.critic(batch.obs)  # (2, B, N, A)
         td = twin_td_loss(q, batch.actions, target, batch.alive)
         mmd = discrete_mmd(probs, behaviour_probs, self.kernel)  # (B, N)

@@ -113,6 +113,53 @@ def check_discount_and_rate(gamma: float, tau: float) -> None:
         raise UserError(f"tau must be in (0, 1], got {tau}")
 
 
+def build_actor_critic(algo: Algorithm, with_behaviour: bool = False) -> None:
+    """Give `algo` the networks and optimisers SAC, BRAC and BEAR share: `actor`, twin `critic`
+    with a frozen `critic_target`, and (BRAC, BEAR) a cloned `behaviour` policy; the config must
+    have `actor_lr`, `critic_lr` (and `behaviour_lr`)."""
+    config, spec = algo.config, algo.spec
+    algo.actor = algo.add_network(
+        "actor", AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+    )
+    if with_behaviour:
+        algo.behaviour = algo.add_network(
+            "behaviour", AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+        )
+    algo.critic = algo.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
+    algo.critic_target = algo.add_network("critic_target", copy.deepcopy(algo.critic))
+    algo.critic_target.requires_grad_(False)
+    algo.optimizers["actor"] = torch.optim.Adam(algo.actor.parameters(), lr=config.actor_lr)
+    algo.optimizers["critic"] = torch.optim.Adam(algo.critic.parameters(), lr=config.critic_lr)
+    if with_behaviour:
+        algo.optimizers["behaviour"] = torch.optim.Adam(
+            algo.behaviour.parameters(), lr=config.behaviour_lr
+        )
+
+
+@torch.no_grad()
+def soft_twin_target(
+    critic_target: nn.Module,
+    batch: Batch,
+    gamma: float,
+    next_log_probs: Tensor,
+    next_log_ratio: Tensor,
+    alpha: Tensor | float,
+) -> Tensor:
+    """(B, N) target r + γ Σ_a π(a|s') [min_j Q'_j(s', a) − α · log_ratio(a)] of the twin target
+    critics: SAC's soft value with log_ratio = log π, BRAC's value penalty with log π − log β̂."""
+    next_q = critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
+    return discrete_sac_target(
+        batch.rewards,
+        batch.bootstrap,
+        gamma,
+        next_log_probs.exp(),
+        next_log_ratio,
+        next_q,
+        alpha,
+        batch.next_action_mask,
+    )
+
+
 @dataclass(frozen=True)
 class SACConfig(AlgoConfig):
     """Discrete SAC with a CQL term."""
@@ -165,15 +212,8 @@ class SAC(Algorithm):
 
     def build(self) -> None:
         config = self.config
-        spec = self.spec
-        actor = AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
-        self.actor = self.add_network("actor", actor)
-        self.critic = self.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
-        self.critic_target = self.add_network("critic_target", copy.deepcopy(self.critic))
-        self.critic_target.requires_grad_(False)
+        build_actor_critic(self)
         self.temperature = self.add_network("temperature", Temperature(config.initial_temperature))
-        self.optimizers["actor"] = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
-        self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.optimizers["temperature"] = torch.optim.Adam(
             self.temperature.parameters(), lr=config.temperature_lr
         )
@@ -188,19 +228,10 @@ class SAC(Algorithm):
         log_probs = masked_log_softmax(logits[: len(batch)], mask)  # (B, N, A)
         probs = log_probs.exp()
         alpha = self.temperature().detach()
-        with torch.no_grad():
-            next_log_probs = masked_log_softmax(logits[len(batch) :], next_mask)
-            next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
-            target = discrete_sac_target(
-                batch.rewards,
-                batch.bootstrap,
-                config.gamma,
-                next_log_probs.exp(),
-                next_log_probs,
-                next_q,
-                alpha,
-                next_mask,
-            )
+        next_log_probs = masked_log_softmax(logits[len(batch) :].detach(), next_mask)
+        target = soft_twin_target(
+            self.critic_target, batch, config.gamma, next_log_probs, next_log_probs, alpha
+        )
         q = self.critic(batch.obs)  # (2, B, N, A)
         td = twin_td_loss(q, batch.actions, target, batch.alive)
         cql = twin_cql(q, batch)
