@@ -91,6 +91,15 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> Non
     assert report.exit_code == 0 and "— (1 failed)" in report.output
 
 
+def test_a_nan_loss_fails_its_cell(tmp_path: Path) -> None:
+    path = tiny_suite(tmp_path, eval_agents="[2]", algos='["iql"]')
+    path.write_text(path.read_text().replace("all = { hidden_size = 32 }", "iql = { lr = 1e30 }"))
+    summary = run_suite(load_suite(path), tmp_path / "o", progress=False)
+    assert (summary.n_ok, summary.n_failed) == (0, 1)
+    (record,) = ResultStore(tmp_path / "o").records()
+    assert record["status"] == "failed" and "non-finite training metric loss/" in record["error"]
+
+
 def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
     path = tmp_path / "mix.toml"
     path.write_text(
