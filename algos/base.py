@@ -42,6 +42,21 @@ def param(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
+def check_positive(config: AlgoConfig, *names: str) -> None:
+    """Raise a `UserError` naming the first of `names` whose value is not positive."""
+    for name in names:
+        if getattr(config, name) <= 0:
+            raise UserError(f"{name} must be positive, got {getattr(config, name)}")
+
+
+def check_discount_and_rate(gamma: float, tau: float) -> None:
+    """Raise a `UserError` unless 0 <= gamma <= 1 and 0 < tau <= 1."""
+    if not 0.0 <= gamma <= 1.0:
+        raise UserError(f"gamma must be in [0, 1], got {gamma}")
+    if not 0.0 < tau <= 1.0:
+        raise UserError(f"tau must be in (0, 1], got {tau}")
+
+
 @dataclass(frozen=True)
 class AlgoConfig:
     """Fields every algorithm shares: the size and kind of its per-agent networks."""

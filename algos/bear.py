@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, param
+from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
 from algos.data import Batch
 from algos.functional import (
     discrete_mmd,
@@ -66,8 +66,6 @@ from algos.functional import (
 from algos.sac import (
     Temperature,
     build_actor_critic,
-    check_discount_and_rate,
-    check_positive,
     soft_twin_target,
     twin_td_loss,
 )

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, param
+from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
 from algos.coordination import GraphNetwork
 from algos.data import Batch, OfflineData
 from algos.functional import (
@@ -181,12 +181,8 @@ class GAWIConfig(AlgoConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.lr <= 0:
-            raise UserError(f"lr must be positive, got {self.lr}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise UserError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise UserError(f"tau must be in (0, 1], got {self.tau}")
+        check_positive(self, "lr")
+        check_discount_and_rate(self.gamma, self.tau)
         if not 0.0 < self.expectile < 1.0:
             raise UserError(f"expectile must be in (0, 1), got {self.expectile}")
         if self.beta < 0 or self.quality_beta < 0:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, param
+from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
 from algos.data import Batch
 from algos.functional import cql_term, gather_actions, masked_mean, soft_update, td_target
 from algos.networks import AgentNetwork
@@ -51,12 +51,8 @@ class IQLConfig(AlgoConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.lr <= 0:
-            raise UserError(f"lr must be positive, got {self.lr}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise UserError(f"gamma must be in [0, 1], got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise UserError(f"tau must be in (0, 1], got {self.tau}")
+        check_positive(self, "lr")
+        check_discount_and_rate(self.gamma, self.tau)
         if self.cql_alpha < 0:
             raise UserError(f"cql_alpha must be >= 0, got {self.cql_alpha}")
 

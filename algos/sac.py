@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from algos.base import AlgoConfig, Algorithm, param
+from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
 from algos.data import Batch, DataSpec
 from algos.functional import (
     cql_term,
@@ -97,20 +97,6 @@ def twin_td_loss(q: Tensor, actions: Tensor, target: Tensor, alive: Tensor) -> T
 def twin_cql(q: Tensor, batch: Batch) -> Tensor:
     """Σ over the two critics of the CQL term (`cql_term`): (2, B, N, A) -> scalar."""
     return sum(cql_term(q[i], batch.actions, batch.action_mask, batch.alive) for i in range(len(q)))
-
-
-def check_positive(config: AlgoConfig, *names: str) -> None:
-    """Raise a `UserError` naming the first of `names` whose value is not positive."""
-    for name in names:
-        if getattr(config, name) <= 0:
-            raise UserError(f"{name} must be positive, got {getattr(config, name)}")
-
-
-def check_discount_and_rate(gamma: float, tau: float) -> None:
-    if not 0.0 <= gamma <= 1.0:
-        raise UserError(f"gamma must be in [0, 1], got {gamma}")
-    if not 0.0 < tau <= 1.0:
-        raise UserError(f"tau must be in (0, 1], got {tau}")
 
 
 def build_actor_critic(algo: Algorithm, with_behaviour: bool = False) -> None:
