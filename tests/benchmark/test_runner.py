@@ -100,6 +100,30 @@ def test_a_nan_loss_fails_its_cell(tmp_path: Path) -> None:
     assert record["status"] == "failed" and "non-finite training metric loss/" in record["error"]
 
 
+def test_finetune_pretrains_then_fine_tunes_against_small_data_alone(tmp_path: Path) -> None:
+    path = tiny_suite(tmp_path, eval_agents="[4]", algos='["bc"]')
+    text = path.read_text().replace('kind = "transfer"', 'kind = "finetune"')
+    path.write_text(
+        text.replace(
+            "eval_episodes = 1", "eval_episodes = 1\nfinetune_episodes = 1\nfinetune_updates = 10"
+        )
+    )
+    out = tmp_path / "o"
+    summary = run_suite(load_suite(path), out, progress=False)
+    assert (summary.n_ok, summary.n_failed) == (2, 0)
+    records = {r["regime"]: r for r in ResultStore(out).records()}
+    assert set(records) == {"pretrained+finetuned", "small-only"}
+    assert all(r["eval_agents"] == 4 for r in records.values())
+    # The fine-tuned run started from the offline run at n = 2 and trained on 1 episode at n = 4.
+    assert (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "checkpoints" / "latest.pt").exists()
+    small = records["small-only"]["datasets"]
+    assert records["pretrained+finetuned"]["datasets"] == small and "/n4/" in small[0]
+    tuned = json.loads(
+        (Path(records["pretrained+finetuned"]["run_dir"]) / "config.json").read_text()
+    )
+    assert tuned["n_updates"] == 10
+
+
 def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
     path = tmp_path / "mix.toml"
     path.write_text(
