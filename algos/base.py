@@ -7,7 +7,8 @@ An algorithm subclasses `Algorithm` and provides:
 - `metric_keys`: the keys `update` returns (`loss/...` for losses);
 - `build()`: create its networks with `self.add_network(name, module)` (every learnable tensor lives
   in a registered module, target networks included) and its optimisers in `self.optimizers`;
-- `loss(batch) -> (total, metrics)`: the differentiable loss of one update (the sum of every term,
+- `loss(batch) -> (total, metrics)`, or `terms(batch) -> (terms, metrics)` whose sum the default
+  `loss` takes: the differentiable loss of one update (the sum of every term,
   each optimiser's term depending only on its own parameters — detach the rest) and the metrics as
   0-d tensors;
 - `action_scores(obs) -> (B, N, A)`: the logits or Q-values `act` maximises or samples from;
@@ -123,9 +124,17 @@ class Algorithm:
         """Create networks (`add_network`) and optimisers (`self.optimizers`)."""
         raise NotImplementedError
 
-    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        """The total loss of one update and its metrics (0-d tensors, detached)."""
+    def terms(self, batch: Batch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The loss as named terms (each depending only on its own optimiser's parameters) and the
+        metrics; an algorithm provides this or `loss`."""
         raise NotImplementedError
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The total loss of one update and its metrics (0-d tensors, detached). Default: the sum
+        of `terms`, with `loss/total` added to the metrics."""
+        terms, metrics = self.terms(batch)
+        total = sum(terms.values())
+        return total, {**metrics, "loss/total": total.detach()}
 
     def action_scores(self, obs: Tensor) -> Tensor:
         """(B, N, *obs_shape) -> (B, N, A) logits or Q-values that `act` uses."""

@@ -132,11 +132,6 @@ class BRAC(Algorithm):
         }
         return terms, metrics
 
-    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        terms, metrics = self.terms(batch)
-        total = sum(terms.values())
-        return total, {**metrics, "loss/total": total.detach()}
-
     def after_step(self) -> None:
         soft_update(self.critic_target, self.critic, self.config.tau)
 
