@@ -11,7 +11,8 @@ An algorithm subclasses `Algorithm` and provides:
   `loss` takes: the differentiable loss of one update (the sum of every term,
   each optimiser's term depending only on its own parameters — detach the rest) and the metrics as
   0-d tensors;
-- `action_scores(obs) -> (B, N, A)`: the logits or Q-values `act` maximises or samples from;
+- `action_scores(obs, alive) -> (B, N, A)`: the logits or Q-values `act` maximises or samples
+  from (`alive` for methods whose agents exchange messages; the others ignore it);
 - optionally `after_step()` (target networks, schedules) and `sampling_subset(data)` (which
   transitions `fit` may draw, e.g. filtered BC's best episodes).
 
@@ -136,8 +137,8 @@ class Algorithm:
         total = sum(terms.values())
         return total, {**metrics, "loss/total": total.detach()}
 
-    def action_scores(self, obs: Tensor) -> Tensor:
-        """(B, N, *obs_shape) -> (B, N, A) logits or Q-values that `act` uses."""
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
+        """(B, N, *obs_shape), (B, N) alive -> (B, N, A) logits or Q-values that `act` uses."""
         raise NotImplementedError
 
     def after_step(self) -> None:
@@ -192,8 +193,8 @@ class Algorithm:
         alive = torch.as_tensor(alive, device=self.device)
         single = alive.dim() == 1
         if single:
-            obs = obs.unsqueeze(0)
-        scores = self.action_scores(obs)  # (B, N, A)
+            obs, alive = obs.unsqueeze(0), alive.unsqueeze(0)
+        scores = self.action_scores(obs, alive.to(torch.bool))  # (B, N, A)
         if action_mask is None:
             mask = torch.ones_like(scores, dtype=torch.bool)
         else:

@@ -82,5 +82,5 @@ class BC(Algorithm):
             accuracy = masked_mean(hits, batch.alive)
         return loss, {"loss/bc": loss.detach(), "train/accuracy": accuracy}
 
-    def action_scores(self, obs: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
         return self.policy(obs)

@@ -245,5 +245,5 @@ class BEAR(Algorithm):
                 self.config.log_multiplier_min, self.config.log_multiplier_max
             )
 
-    def action_scores(self, obs: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
         return self.actor(obs)

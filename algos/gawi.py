@@ -249,7 +249,6 @@ class GAWI(Algorithm):
         self.trust: Tensor | None = None
         #: Standard deviation of single-action advantages at the last pass (the unit of trust).
         self.advantage_scale = 1.0
-        self._acting_alive: Tensor | None = None
 
     # ------------------------------------------------------------------------------ training
     def sampling_subset(self, data: OfflineData) -> Tensor | None:
@@ -381,28 +380,8 @@ class GAWI(Algorithm):
         )
 
     # ---------------------------------------------------------------------------- acting
-    @torch.no_grad()
-    def act(
-        self,
-        obs: Tensor | np.ndarray,
-        alive: Tensor | np.ndarray,
-        action_mask: Tensor | np.ndarray | None = None,
-        greedy: bool = True,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """As `Algorithm.act`; `alive` also decides who takes part in the message passing."""
-        self._acting_alive = torch.as_tensor(alive, device=self.device, dtype=torch.bool)
-        try:
-            return super().act(obs, alive, action_mask, greedy, generator)
-        finally:
-            self._acting_alive = None
-
-    def action_scores(self, obs: Tensor) -> Tensor:
-        """Policy logits (B, N, A); every agent counts as alive outside `act`."""
-        if self._acting_alive is None:
-            alive = torch.ones(obs.shape[:2], dtype=torch.bool, device=self.device)
-        else:
-            alive = self._acting_alive.reshape(obs.shape[:2])
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
+        """Policy logits (B, N, A); `alive` decides who takes part in the message passing."""
         return self.policy(obs, alive)
 
     # ------------------------------------------------------------------------ checkpoints

@@ -104,5 +104,5 @@ class IQL(Algorithm):
     def after_step(self) -> None:
         soft_update(self.q_target, self.q, self.config.tau)
 
-    def action_scores(self, obs: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
         return self.q(obs)

@@ -246,5 +246,5 @@ class SAC(Algorithm):
     def after_step(self) -> None:
         soft_update(self.critic_target, self.critic, self.config.tau)
 
-    def action_scores(self, obs: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
         return self.actor(obs)
