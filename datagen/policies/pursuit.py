@@ -397,6 +397,72 @@ class PursuitAdversary(ScriptedPolicy):
         return _ORDER[np.argmax(nearest, axis=1)]
 
 
+class PursuitCornerGuard(ScriptedPolicy):
+    """An observation-only pair: both pursuers guard the map's (0, 0) corner, reading nothing but
+    their own view (not privileged; not the registered expert, which scores far more at n = 2).
+
+    It exists to measure what a policy of the agents' own observations can earn at n = 2, the
+    question behind the pursuit learning test (docs/algorithms.md). Every decision is a function
+    of one agent's view (`obs[i]`, (2r+1, 2r+1, 3): walls, pursuers, evaders; cell (x+dx, y+dy)
+    at `[r + dy, r + dx]`), the same function for every agent, so a shared network can represent
+    it exactly:
+
+    - far from the corner, step towards smaller y when that cell is open, else towards smaller x
+      (on the default map this reaches the corner from anywhere);
+    - once a wholly walled row above and a wholly walled column to the left are in view (the
+      map's edge, so the agent knows its cell), go to the nearer of the corner's two open
+      neighbours not yet holding a pursuer, never through the corner cell, and stay there;
+    - never step onto a cell that holds a pursuer (wait instead), so the two do not merge.
+
+    Measured like the expert (module docstring): `evaluate('pursuit', 2, make_observable_expert,
+    50, seed=0)`; the figures are in docs/algorithms.md.
+    """
+
+    def __init__(self, n_actions: int) -> None:
+        super().__init__(n_actions, "corner-guard", privileged=False)
+
+    def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        return np.array([self.choose_one(np.asarray(view)) for view in obs], dtype=np.int64)
+
+    @staticmethod
+    def choose_one(view: np.ndarray) -> int:
+        """The action of one agent from its own view."""
+        r = view.shape[0] // 2
+
+        def layer(channel: int, dx: int, dy: int) -> float:
+            return float(view[r + dy, r + dx, channel])
+
+        def edge(axis: int) -> int | None:
+            """Distance to a wholly walled column on the left (axis 0) or row above (axis 1)."""
+            for k in range(1, r + 1):
+                line = view[:, r - k, 0] if axis == 0 else view[r - k, :, 0]
+                if (line > 0).all():
+                    return k
+            return None
+
+        left, up = edge(0), edge(1)
+        if left is not None and up is not None:
+            x, y = left - 1, up - 1
+            slots = [(1, 0), (0, 1)]
+            if (x, y) in slots:
+                return STAY
+            free = [(gx, gy) for gx, gy in slots if layer(1, gx - x, gy - y) == 0]
+            if not free:
+                return STAY
+            goal = min(free, key=lambda g: abs(g[0] - x) + abs(g[1] - y))
+            # Routes round the corner cell (0, 0): along y = 1 or x = 1 first.
+            if goal == (1, 0):
+                action = 0 if x > 1 else 1 if x == 0 else 3
+            else:
+                action = 3 if y > 1 else 2 if y == 0 else 0
+        else:
+            action = 3 if layer(0, 0, -1) == 0 else 0 if layer(0, -1, 0) == 0 else STAY
+        dx, dy = MOVES[action]
+        if action != STAY and layer(1, int(dx), int(dy)) > 0:
+            return STAY
+        return action
+
+
 def _n_actions(env: Any) -> int:
     return int(env.action_space(env.possible_agents[0]).n)
 
@@ -404,6 +470,11 @@ def _n_actions(env: Any) -> int:
 def make_expert(env: Any) -> PursuitExpert:
     """The privileged expert for a TeamEnv from `make_env("pursuit", n)`."""
     return PursuitExpert(_n_actions(env), len(env.possible_agents))
+
+
+def make_observable_expert(env: Any) -> PursuitCornerGuard:
+    """The observation-only corner guard (a measuring stick, not a registered quality)."""
+    return PursuitCornerGuard(_n_actions(env))
 
 
 def make_adversary(env: Any) -> PursuitAdversary:

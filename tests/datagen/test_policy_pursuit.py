@@ -19,6 +19,7 @@ from datagen.policies.pursuit import (
     episode_metrics,
     make_adversary,
     make_expert,
+    make_observable_expert,
     steps_towards,
     team_groups,
 )
@@ -192,3 +193,21 @@ def test_expert_at_32_catches_fast() -> None:
     result = evaluate("pursuit", 32, make_expert, 1, seed=0, options=SHORT)
     assert result.metrics["evaders_caught"] == [30.0]
     assert result.mean > 300
+
+
+def test_observable_pair_reads_only_its_views_and_settles_on_the_corner() -> None:
+    """The corner guard acts from observations alone (no env handed in) and, from every start
+    of a few seeds, ends with one pursuer on each open neighbour of the (0, 0) corner."""
+    env = make_env("pursuit", 2, max_cycles=80)
+    guard = make_observable_expert(env)
+    assert not guard.spec()["privileged"]
+    for seed in range(4):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(60):
+            views = np.stack([obs[agent] for agent in env.possible_agents])
+            actions = guard.choose(None, views, np.ones(2, dtype=bool))
+            obs, *_ = env.step(dict(zip(env.possible_agents, actions.tolist(), strict=True)))
+        cells = sorted(
+            tuple(int(v) for v in a.current_pos) for a in base_env(env).pursuer_layer.allies
+        )
+        assert cells == [(0, 1), (1, 0)], f"seed {seed}: {cells}"
