@@ -501,13 +501,15 @@ class PursuitViewPair(ScriptedPolicy):
             for wall_x in (WEST, EAST):
                 if distance[wall_y] is not None and distance[wall_x] is not None:
                     return self._at_corner(see, distance, wall_y, wall_x)
+        return self._travel(see)
+
+    @staticmethod
+    def _travel(see: PairView) -> int:
+        """Clockwise along the map's edge; off the edge, west, else north."""
         for side in CLOCKWISE:
             if see.on_edge(side):
                 return see.step(CLOCKWISE[side])
-        for side in (WEST, NORTH):
-            if see.at(0, tuple(int(v) for v in MOVES[side])) == 0:
-                return see.step(side)
-        return STAY
+        return see.step(WEST) if see.at(0, (-1, 0)) == 0 else see.step(NORTH)
 
     def _at_corner(
         self, see: PairView, distance: dict[int, int | None], wall_y: int, wall_x: int
@@ -540,10 +542,7 @@ class PursuitViewPair(ScriptedPolicy):
             return see.step(into)
         if (0, 0) == corner:
             return see.step(OPPOSITE[into]) if partner(after) else see.step(out)
-        for side in (leaving, *(walls - {leaving})):
-            if see.on_edge(side):
-                return see.step(CLOCKWISE[side])
-        return see.step(WEST) if see.at(0, (-1, 0)) == 0 else see.step(NORTH)
+        return self._travel(see)
 
     def _evader_near(self, see: PairView, corner: tuple[int, int], walls: set[int]) -> bool:
         """Whether an evader is in the block x block square of cells in the corner."""
