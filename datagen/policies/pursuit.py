@@ -71,9 +71,12 @@ mean +- std over episodes, evaders caught of 30, episode length)::
     random    16   10        -706.4 +-  28.0   3.9          500
     random    32    3       -1268.3 +-  24.6  18.3          500
     privileged 2  50          60.8 +-  25.8  15.9 +- 2.5   500
+    view pair  4  20         -31.3 +-  41.0  15.6         500
+    view pair  8  20        -174.0 +-  34.8  17.8         500
 
 (`make_adversary`, `lambda env: RandomPolicy(5)` or, for the privileged pair,
-`lambda env: PursuitExpert(5, 2)` in place of `make_expert` for the other rows; the n = 2 expert
+`lambda env: PursuitExpert(5, 2)` or, for the n = 2 rule played by larger teams,
+`lambda env: PursuitViewPair(5)` in place of `make_expert` for the other rows; the n = 2 expert
 row is `marl-datagen reference --env pursuit --agents 2 --episodes 50`.)
 
 The privileged group-of-4 controller of REFERENCE section 2 scored more (n=8 about 499), likely
