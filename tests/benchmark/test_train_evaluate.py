@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,6 @@ from algos.registry import algorithm_names
 from benchmark.cli import main as bench
 from benchmark.evaluate import RunPolicy, evaluate_run, load_run
 from datagen.policies.reference import normalized_score
-from tests.algos.tiny import tiny_datasets
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
-def tiny_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return tiny_datasets(tmp_path_factory.getbasetemp() / "tiny-datasets")
 
 
 @pytest.fixture(scope="module")
