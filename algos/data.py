@@ -441,37 +441,35 @@ class OfflineData:
         rows = self._obs_rows.index_select(0, index)  # (B,)
         next_rows = rows + 1
 
-        def at_steps(name: str) -> Tensor:
-            return arrays[name].index_select(0, index)
-
-        def at_rows(name: str, which: Tensor) -> Tensor:
+        def take(name: str, which: Tensor = index) -> Tensor:
+            """Rows of an array: per transition (`index`) or per observation (`rows`)."""
             return arrays[name].index_select(0, which)
 
-        bootstrap = at_steps("bootstrap")  # (B, N)
-        rewards = at_steps("rewards")  # (B, N)
+        bootstrap = take("bootstrap")  # (B, N)
+        rewards = take("rewards")  # (B, N)
         if arrays["obs_action_mask"] is None:
             shape = (len(index), self.n_agents, self.spec.n_actions)
             mask = next_mask = self._all_legal.expand(shape)
         else:
-            mask = at_rows("obs_action_mask", rows)
-            next_mask = at_rows("obs_action_mask", next_rows)
+            mask = take("obs_action_mask", rows)
+            next_mask = take("obs_action_mask", next_rows)
         has_state = arrays["states"] is not None
         return Batch(
-            obs=at_rows("observations", rows),
-            actions=at_steps("actions"),
+            obs=take("observations", rows),
+            actions=take("actions"),
             rewards=rewards,
             team_reward=rewards.sum(dim=1),
-            next_obs=at_rows("observations", next_rows),
-            alive=at_rows("obs_alive", rows),
-            next_alive=at_rows("obs_alive", next_rows),
+            next_obs=take("observations", next_rows),
+            alive=take("obs_alive", rows),
+            next_alive=take("obs_alive", next_rows),
             bootstrap=bootstrap,
             team_bootstrap=bootstrap.any(dim=1),
             action_mask=mask,
             next_action_mask=next_mask,
-            behaviour_probs=at_steps("behaviour_probs"),
-            policy_labels=at_steps("policy_labels"),
-            episode_return=at_steps("episode_return"),
-            episode_index=at_steps("episode_index"),
-            state=at_rows("states", rows) if has_state else None,
-            next_state=at_rows("states", next_rows) if has_state else None,
+            behaviour_probs=take("behaviour_probs"),
+            policy_labels=take("policy_labels"),
+            episode_return=take("episode_return"),
+            episode_index=take("episode_index"),
+            state=take("states", rows) if has_state else None,
+            next_state=take("states", next_rows) if has_state else None,
         )

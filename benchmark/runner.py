@@ -42,35 +42,40 @@ def dataset_root(out: Path, n_episodes: int, seed: int) -> Path:
     return out / "datasets" / f"episodes{n_episodes}-seed{seed}"
 
 
+def _recipe(exp: Experiment, small: bool) -> tuple[int, int]:
+    """(episodes, collection seed) of an experiment's datasets (`small`: the fine-tuning ones)."""
+    if small:
+        return exp.finetune_episodes, exp.dataset_seed + 1
+    return exp.dataset_episodes, exp.dataset_seed
+
+
 def dataset_path(
     out: Path, exp: Experiment, n_agents: int, data: DataSpec, small: bool = False
 ) -> Path:
     """The dataset a job of `exp` trains on at `n_agents` (`small`: the fine-tuning dataset)."""
-    episodes = exp.finetune_episodes if small else exp.dataset_episodes
-    seed = exp.dataset_seed + (1 if small else 0)
     dataset_id = DatasetId(exp.env, n_agents, data.dataset_quality)
-    return dataset_id.path("hdf5", root=dataset_root(out, episodes, seed))
+    return dataset_id.path("hdf5", root=dataset_root(out, *_recipe(exp, small)))
 
 
 def _collect_request(
     out: Path, exp: Experiment, n_agents: int, tag: str, small: bool = False
 ) -> CollectRequest:
     quality, _, mode = tag.partition("-")
-    path = dataset_path(out, exp, n_agents, DataSpec.parse(tag), small)
+    n_episodes, seed = _recipe(exp, small)
     return CollectRequest(
         env=exp.env,
         n_agents=n_agents,
         quality=quality,
-        n_episodes=exp.finetune_episodes if small else exp.dataset_episodes,
-        seed=exp.dataset_seed + (1 if small else 0),
-        out=path,
+        n_episodes=n_episodes,
+        seed=seed,
+        out=dataset_path(out, exp, n_agents, DataSpec.parse(tag), small),
         resume=True,
         options=dict(exp.env_options),
         degenerate_mode=mode or None,
     )
 
 
-def needed_datasets(suite: Suite, out: Path, jobs: list[Job]) -> list[tuple[str, Any]]:
+def needed_datasets(out: Path, jobs: list[Job]) -> list[tuple[str, Any]]:
     """What `jobs` need, in order: ("collect", CollectRequest) for sources, then
     ("combine", (sources, out_id, proportions, n_episodes, seed, path)) for mixtures."""
     steps: dict[Path, tuple[str, Any]] = {}
@@ -102,10 +107,10 @@ def needed_datasets(suite: Suite, out: Path, jobs: list[Job]) -> list[tuple[str,
 
 
 def prepare_datasets(
-    suite: Suite, out: Path, jobs: list[Job], on_step: Callable[[str], None] | None = None
+    out: Path, jobs: list[Job], on_step: Callable[[str], None] | None = None
 ) -> None:
     """Collect and combine every dataset `jobs` need that is not on disk yet."""
-    for kind, plan in needed_datasets(suite, out, jobs):
+    for kind, plan in needed_datasets(out, jobs):
         if kind == "collect":
             if plan.out.exists():
                 continue
@@ -183,7 +188,6 @@ def _train(task: JobTask) -> Any:
             resume=True,
             progress=False,
         )
-        metrics = result.last_metrics
     else:
         _train(task.pretrain)
         data = OfflineData.from_datasets(list(task.datasets))
@@ -201,7 +205,7 @@ def _train(task: JobTask) -> Any:
             resume=True,
             progress=False,
         )
-        metrics = result.last_metrics
+    metrics = result.last_metrics
     bad = [key for key, value in metrics.items() if not math.isfinite(value)]
     if bad:
         raise FloatingPointError(f"non-finite training metric {bad[0]} = {metrics[bad[0]]}")
@@ -291,6 +295,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
     pretrain = None
     if job.regime == "pretrained+finetuned":
         pretrain = make_task(job.pretraining(), out, (), command)
+    run_dir = str(out / "runs" / job.name)
     base = {
         "suite_job": job.name,
         "kind": exp.kind,
@@ -307,7 +312,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         "datasets": list(datasets),
         "eval_episodes": exp.eval_episodes,
         "eval_seed": exp.eval_seed,
-        "run_dir": str(out / "runs" / job.name),
+        "run_dir": run_dir,
         "command": command,
         "git_commit": git_commit(),
     }
@@ -318,7 +323,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         datasets=datasets,
         n_updates=n_updates,
         batch_size=exp.batch_size,
-        run_dir=str(out / "runs" / job.name),
+        run_dir=run_dir,
         env=exp.env,
         env_options=dict(exp.env_options),
         eval_agents=pending,
@@ -490,7 +495,6 @@ def run_suite(
     with bar:
         data_task = bar.add_task("datasets", total=None, status="")
         prepare_datasets(
-            suite,
             out,
             [job for job, _ in todo],
             on_step=lambda text: bar.update(data_task, status=text),

@@ -39,7 +39,7 @@ import difflib
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +174,7 @@ class Job:
     def pretraining(self) -> Job:
         """The offline job whose run a pretrained+finetuned job starts from."""
         return Job(
-            Experiment(**{**_experiment_fields(self.experiment), "kind": "transfer"}),
+            replace(self.experiment, kind="transfer"),
             self.train_agents,
             self.data,
             self.algo,
@@ -187,10 +187,6 @@ class Job:
 
     def cell_keys(self) -> list[str]:
         return [self.cell_key(n) for n in self.eval_agents]
-
-
-def _experiment_fields(exp: Experiment) -> dict[str, Any]:
-    return {f.name: getattr(exp, f.name) for f in fields(Experiment)}
 
 
 @dataclass(frozen=True)

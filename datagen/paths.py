@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,10 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@cache
 def git_commit() -> str | None:
-    """The commit of the checkout this package runs from, or None outside git."""
+    """The commit of the checkout this package runs from, or None outside git (asked of git once
+    per process: the code a process runs does not change under it)."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],

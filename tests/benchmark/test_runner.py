@@ -63,6 +63,7 @@ def test_run_records_every_cell_and_resume_skips_them(tmp_path: Path) -> None:
         assert len(record["returns"]) == 1 and record["command"] == "test"
         assert record["normalized_score"] == pytest.approx(record["scores"][0])
     # The evaluation seeds are shared: both algorithms met the same start positions.
+    assert {(r["eval_seed"], r["eval_episodes"]) for r in records} == {(1000, 1)}
     config = json.loads(
         (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "config.json").read_text()
     )
@@ -132,7 +133,7 @@ def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
         .replace('kind = "transfer"', 'kind = "degenerate"')
     )
     suite = load_suite(path)
-    steps = needed_datasets(suite, tmp_path / "o", suite.jobs())
+    steps = needed_datasets(tmp_path / "o", suite.jobs())
     assert [kind for kind, _ in steps] == ["collect", "collect", "combine"]
     run_suite(suite, tmp_path / "o", progress=False)
     from datagen.dataset import load_dataset
