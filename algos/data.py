@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from datagen.dataset.reader import Dataset, load_dataset, transition_rows
+from datagen.dataset.reader import Dataset, open_dataset, transition_rows
 from datagen.errors import UserError
 
 #: Standard deviations below this are treated as 1 (constant features are left unscaled).
@@ -295,7 +295,7 @@ class OfflineData:
             raise UserError("give at least one dataset")
         loaded = []
         for id_or_path in ids_or_paths:
-            with load_dataset(id_or_path) as dataset:
+            with open_dataset(id_or_path) as dataset:
                 loaded.append(
                     (_dataset_info(dataset), dataset.metadata, dataset.load(None, verify))
                 )
@@ -306,7 +306,7 @@ class OfflineData:
         cls, loaded: list[tuple[dict, dict, dict[str, np.ndarray]]], device: str
     ) -> OfflineData:
         first_info, first_meta, _ = loaded[0]
-        env_name, env_options = first_meta["env"]["name"], first_meta["env"]["kwargs"]
+        env_name, env_options = first_meta["env"]["name"], first_meta["env"]["options"]
         n_actions = int(first_meta["action_space"]["n"])
         obs_shapes = [tuple(arrays["observations"].shape[2:]) for _, _, arrays in loaded]
         for info, meta, _ in loaded[1:]:
@@ -315,11 +315,11 @@ class OfflineData:
                     f"cannot mix datasets of different envs: {first_info['dataset_id']} is "
                     f"{env_name}, {info['dataset_id']} is {meta['env']['name']}"
                 )
-            if meta["env"]["kwargs"] != env_options:
+            if meta["env"]["options"] != env_options:
                 differing = sorted(
                     key
-                    for key in set(env_options) | set(meta["env"]["kwargs"])
-                    if env_options.get(key) != meta["env"]["kwargs"].get(key)
+                    for key in set(env_options) | set(meta["env"]["options"])
+                    if env_options.get(key) != meta["env"]["options"].get(key)
                 )
                 raise UserError(
                     f"cannot mix datasets with different env options ({', '.join(differing)}): "

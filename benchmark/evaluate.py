@@ -22,12 +22,12 @@ from algos.data import DataSpec
 from algos.networks import check_obs_shape
 from algos.registry import build_algorithm
 from algos.train import LATEST, load_checkpoint, read_run_config
-from datagen.dataset import load_dataset
+from datagen.dataset import open_dataset
 from datagen.envs import check_request
 from datagen.errors import UserError
 from datagen.policies import TeamAction
 from datagen.policies.evaluate import Evaluation, evaluate
-from datagen.policies.reference import normalized_score, reference_scores
+from datagen.policies.records import normalized_score, reference_scores
 
 
 @dataclass
@@ -246,11 +246,11 @@ def training_evaluator(
         A function of the algorithm returning `return_mean`, `return_std` and, when reference
         scores exist for that team size, `normalized_score`.
     """
-    with load_dataset(datasets[0]) as first:
-        env, options = first.metadata["env"]["name"], first.metadata["env"]["kwargs"]
+    with open_dataset(datasets[0]) as first:
+        env, options = first.metadata["env"]["name"], first.metadata["env"]["options"]
     n_agents = 0
     for dataset_id in datasets:
-        with load_dataset(dataset_id) as dataset:
+        with open_dataset(dataset_id) as dataset:
             n_agents = max(n_agents, dataset.n_agents)
 
     def evaluate_now(algo: Algorithm) -> dict[str, float]:

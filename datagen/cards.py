@@ -14,7 +14,7 @@ from typing import Any
 from datagen.dataset.ops import list_local
 from datagen.envs import env_names, get_spec
 from datagen.paths import project_data_dir, read_json
-from datagen.policies.reference import REFERENCE_FILE
+from datagen.policies.records import REFERENCE_FILE
 
 QUALITY_ORDER = (
     "random",

@@ -19,27 +19,29 @@ from rich.table import Table
 from datagen.cards import render_cards
 from datagen.clikit import CliGroup, make_console, parse_options
 from datagen.collect import CollectRequest, collect
-from datagen.dataset import load_dataset, resolve
+from datagen.dataset import open_dataset, resolve
 from datagen.dataset.backends import BACKENDS
+from datagen.dataset.format import FORMAT_VERSION
 from datagen.dataset.ids import data_home
-from datagen.dataset.ops import combine, convert, delete, list_local, size_on_disk, verify
-from datagen.dataset.registry import (
-    DEFAULT_RETRIES,
-    check_published,
-    default_registry_path,
-    download,
-    publish,
-    remote_rows,
+from datagen.dataset.ops import (
+    combine,
+    convert,
+    delete,
+    list_local,
+    size_on_disk,
+    upgrade,
+    verify,
 )
+from datagen.dataset.registry import check_published, default_registry_path, remote_rows
+from datagen.dataset.transfer import DEFAULT_RETRIES
 from datagen.envs import EnvConfigError, check_request, describe_env, env_names, get_spec
 from datagen.errors import UserError
-from datagen.policies.reference import (
-    calibrate_medium,
-    measure_reference,
-    write_medium_recipe,
-    write_reference,
-)
+from datagen.fetch import fetch
+from datagen.policies.records import write_medium_recipe, write_reference
+from datagen.policies.reference import calibrate_medium, measure_reference
 from datagen.policies.registry import DEFAULT_DEGENERATE_MODE, DEGENERATE_MODES, QUALITIES
+from datagen.publishing import publish
+from datagen.replay import replay
 
 
 @click.group(cls=CliGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,6 +56,7 @@ def main() -> None:
       marl-datagen list                      # local datasets
       marl-datagen info pursuit-n8-random-v1
       marl-datagen verify pursuit-n8-random-v1
+      marl-datagen replay pursuit-n8-random-v1 --episodes 2   # replay through the env
       marl-datagen convert pursuit-n8-random-v1 --format zarr
       marl-datagen list --remote             # published datasets
       marl-datagen download prison-n2-expert-v1
@@ -203,7 +206,14 @@ def _dataset_summary_table(metadata: dict, path: Path) -> Table:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Output path (default: <data home>/<env>/n<agents>/<quality>-v1.h5 or .zarr).",
+    help="Output path (default: <data home>/<env>/n<agents>/<quality>-v<version>.h5 or .zarr).",
+)
+@click.option(
+    "--version",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Dataset version, the v<version> of the id (e.g. another seed of the same recipe).",
 )
 @click.option(
     "--resume", is_flag=True, help="Continue an interrupted collection of the same request."
@@ -230,6 +240,7 @@ def collect_command(
     fmt: str,
     workers: int,
     out: Path | None,
+    version: int,
     resume: bool,
     force: bool,
     option_pairs: tuple[str, ...],
@@ -251,6 +262,7 @@ def collect_command(
       marl-datagen collect --env pursuit --agents 8 --quality degenerate \\
           --degenerate-mode saboteur --saboteur-fraction 0.25 --episodes 20
       marl-datagen collect --env prison --agents 4 --steps 5000 --format zarr --workers 2
+      marl-datagen collect --env pursuit --agents 8 --episodes 20 --seed 1 --version 2
     """
     if n_episodes is None and n_steps is None:
         n_episodes = DEFAULT_EPISODES
@@ -267,6 +279,7 @@ def collect_command(
         resume=resume,
         workers=workers,
         options=parse_options(option_pairs),
+        version=version,
         degenerate_mode=degenerate_mode,
         saboteur_fraction=saboteur_fraction,
     )
@@ -296,7 +309,7 @@ def collect_command(
             )
 
         path = collect(request, on_episode=on_episode)
-    with load_dataset(path) as dataset:
+    with open_dataset(path) as dataset:
         make_console().print(_dataset_summary_table(dataset.metadata, path))
 
 
@@ -312,7 +325,7 @@ def _registry_option(command: Callable) -> Callable:
 def _remote_table(rows: list[dict], registry: str | None) -> Table:
     table = Table(title=f"Published datasets in {registry or default_registry_path()}")
     numeric = ("size", "episodes", "steps", "mean return", "score", "mirrors")
-    for column in ("id", "format", *numeric, "local"):
+    for column in ("id", "format", *numeric, "hosting", "local"):
         table.add_column(column, justify="right" if column in numeric else "left")
     for row in rows:
         score = row["normalized_score"]
@@ -325,6 +338,7 @@ def _remote_table(rows: list[dict], registry: str | None) -> Table:
             f"{row['return_mean']:.2f}",
             "–" if score is None else f"{score:.1f}",
             str(row["mirrors"]),
+            row["hosting"],
             row["local"],
         )
     return table
@@ -339,9 +353,10 @@ def _remote_table(rows: list[dict], registry: str | None) -> Table:
 def list_command(as_json: bool, remote: bool, registry: str | None) -> None:
     """List the datasets in the data home ($MARL_DATA_HOME), or with --remote the published ones.
 
-    With --remote, column `local` says what the data home holds for each id: the published file
-    (same sha256), a copy with the same content (regenerated or converted), a dataset with
-    different content, or nothing.
+    With --remote, column `hosting` says whether a mirror serves each id (hosted) or `download`
+    rebuilds it from its recipe (rebuild-only), and column `local` what the data home holds: the
+    published file (same sha256), a copy with the same content (rebuilt or converted), a dataset
+    with different content, or nothing.
     """
     if registry is not None and not remote:
         raise UserError("--registry only applies with --remote")
@@ -385,7 +400,7 @@ def list_command(as_json: bool, remote: bool, registry: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole metadata as JSON.")
 def info_command(dataset: str, as_json: bool) -> None:
     """Show a dataset's summary (the whole metadata with --json). DATASET is an id or a path."""
-    with load_dataset(dataset) as opened:
+    with open_dataset(dataset) as opened:
         metadata = opened.metadata
         path = opened.path
     if as_json:
@@ -446,6 +461,60 @@ def verify_command(dataset: str, registry: str | None, published: bool) -> None:
     click.echo(f"{'OK' if check.same_content else 'NOTE'} {message}")
 
 
+@main.command("replay")
+@click.argument("dataset")
+@click.option(
+    "--episodes",
+    "n_episodes",
+    type=click.IntRange(min=1),
+    help="Replay only the first K episodes (default: all).",
+)
+def replay_command(dataset: str, n_episodes: int | None) -> None:
+    """Replay a dataset (id or path) through its env, built from the metadata alone, and compare
+    every array the env produces: observations, alive, state, rewards, terminations,
+    truncations, episode lengths (and each action against behaviour_probs).
+
+    Exits 0 when everything matches, 1 naming the first mismatch (episode, step, agent, array).
+
+    \b
+    Example:
+      marl-datagen replay pursuit-n8-random-v1 --episodes 2
+    """
+    path = resolve(dataset)
+    with open_dataset(path) as opened:
+        total = len(opened) if n_episodes is None else min(n_episodes, len(opened))
+    with Progress(
+        *Progress.get_default_columns(), console=make_console(), transient=True
+    ) as progress:
+        task = progress.add_task(f"replaying {path.name}", total=total)
+        report = replay(path, n_episodes, on_episode=lambda i, n: progress.advance(task))
+    if not report.ok:
+        click.echo(f"MISMATCH {report.path}: {report.mismatch}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"OK {report.path}: {report.n_episodes} episodes ({report.n_steps} steps) replay "
+        "exactly from the metadata"
+    )
+
+
+@main.command("upgrade")
+@click.argument("dataset")
+def upgrade_command(dataset: str) -> None:
+    """Rewrite an older dataset's metadata (id or path) in the current format version.
+
+    Only the metadata is rewritten, atomically; the arrays and the content_checksum are
+    untouched. Older files also open as they are: they are migrated in memory when read.
+    """
+    result = upgrade(dataset)
+    if not result.rewritten:
+        click.echo(f"OK {result.path} is already format version {FORMAT_VERSION}")
+        return
+    click.echo(
+        f"upgraded {result.path}: format version {result.from_version} -> {FORMAT_VERSION} "
+        "(arrays and content_checksum unchanged)"
+    )
+
+
 @main.command("convert")
 @click.argument("dataset")
 @click.option("--format", "fmt", required=True, help=f"Target format: {', '.join(BACKENDS)}.")
@@ -456,7 +525,7 @@ def verify_command(dataset: str, registry: str | None, published: bool) -> None:
 def convert_command(dataset: str, fmt: str, out: Path | None, force: bool) -> None:
     """Copy a dataset into the other storage backend (HDF5 <-> Zarr), content checksum unchanged."""
     target = convert(dataset, fmt, out, force)
-    with load_dataset(target) as converted:
+    with open_dataset(target) as converted:
         click.echo(f"wrote {target} (content_checksum {converted.metadata['content_checksum']})")
 
 
@@ -513,7 +582,7 @@ def combine_command(
         out=out,
         force=force,
     )
-    with load_dataset(path) as combined:
+    with open_dataset(path) as combined:
         make_console().print(_dataset_summary_table(combined.metadata, path))
 
 
@@ -541,13 +610,22 @@ def delete_command(dataset: str, yes: bool) -> None:
     show_default=True,
     help="Extra attempts per mirror after a transient failure.",
 )
+@click.option(
+    "--no-rebuild",
+    is_flag=True,
+    help="Fail when no mirror serves a dataset instead of rebuilding it from its recipe.",
+)
 def download_command(
-    datasets: tuple[str, ...], registry: str | None, force: bool, retries: int
+    datasets: tuple[str, ...], registry: str | None, force: bool, retries: int, no_rebuild: bool
 ) -> None:
-    """Download published datasets by id into the data home, checksum-verified.
+    """Download published datasets by id into the data home, checksum-verified, or rebuild them
+    from their recipe.
 
     Each mirror is tried in turn; a file whose sha256 differs from the registry's is rejected
-    and never cached. A dataset already in the data home is not transferred again.
+    and never cached. When no mirror serves a dataset, or it is rebuild-only (no mirror), it is
+    collected again from the registry's recipe and kept only if its content_checksum is the
+    registry's (--no-rebuild: fail instead). A dataset already in the data home is not fetched
+    again.
 
     \b
     Examples:
@@ -558,9 +636,19 @@ def download_command(
     if retries < 0:
         raise UserError(f"--retries must be at least 0, got {retries}")
     for dataset_id in datasets:
-        result = download(dataset_id, registry, force=force, retries=retries, show_progress=True)
+        result = fetch(
+            dataset_id,
+            registry,
+            force=force,
+            rebuild=not no_rebuild,
+            retries=retries,
+            show_progress=True,
+            on_notice=lambda line: click.echo(line, err=True),
+        )
         if result.transferred:
             click.echo(f"downloaded {dataset_id} -> {result.path} (sha256 verified)")
+        elif result.rebuilt:
+            click.echo(f"rebuilt {dataset_id} -> {result.path} (content_checksum verified)")
         else:
             click.echo(f"{dataset_id} already local at {result.path} ({result.status})")
 

@@ -10,7 +10,9 @@ under a temporary name and renamed, so a collection killed at any moment (SIGKIL
 only whole staged episodes and no dataset at the final path. `resume=True` keeps the staged episodes
 and collects the rest; the result is identical to an uninterrupted run. Once every episode is
 staged, the dataset is written in episode order by `write_dataset` (itself atomic) and the
-staging is removed.
+staging is removed. With `MARL_DATAGEN_EVENTS=1` a collection prints its progress as events on
+stderr, and `MARL_DATAGEN_PAUSE_AT` freezes it at one (`datagen.events`), so tests kill it at chosen
+moments.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from datagen.dataset.backends import BACKENDS
 from datagen.dataset.format import FORMAT_VERSION, Episode
 from datagen.dataset.ids import FORMAT_SUFFIXES, DatasetId
 from datagen.dataset.writer import EpisodeStats, write_dataset
-from datagen.envs import check_request, get_spec, make_env
+from datagen.envs import check_request, make_env
 from datagen.errors import UserError
+from datagen.events import emit
 from datagen.paths import git_commit
 from datagen.policies import BehaviourPolicy
-from datagen.policies.reference import medium_recipe, normalized_score, reference_scores
+from datagen.policies.records import medium_recipe, normalized_score, reference_scores
 from datagen.policies.registry import Quality, make_policy
 from datagen.rollout import episode_seed, play
 
@@ -45,13 +48,26 @@ from datagen.rollout import episode_seed, play
 EpisodeCallback = Callable[[int, int, float], None]
 
 
-def rollout_episode(env: Any, policy: BehaviourPolicy, seed: int) -> Episode:
+def rollout_episode(
+    env: Any, policy: BehaviourPolicy, seed: int, index: int | None = None
+) -> Episode:
     """Play one episode of `policy` on `env` from `env.reset(seed=seed)` and record it.
+
+    Args:
+        index: the episode's index in its collection; given, the episode announces its start and
+            each step as progress events (`datagen.events`).
 
     Returns:
         The episode, agents on axis 1 in `env.possible_agents` order.
     """
-    steps = list(play(env, policy, seed, with_state=True))
+    if index is None:
+        steps = list(play(env, policy, seed, with_state=True))
+    else:
+        emit("episode-start", index)
+        steps = []
+        for step in play(env, policy, seed, with_state=True):
+            steps.append(step)
+            emit("step", index, len(steps))
     has_state = steps[0].state is not None
     return Episode(
         observations=np.stack([steps[0].obs] + [s.next_obs for s in steps]),
@@ -131,6 +147,8 @@ class CollectRequest:
             raise UserError("--episodes / --steps must be at least 1")
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.workers}")
+        if self.version < 1:
+            raise UserError(f"--version must be at least 1, got {self.version}")
         if self.fmt not in BACKENDS:
             raise UserError(f"unknown format {self.fmt!r}; valid formats: {', '.join(BACKENDS)}")
         suffix = FORMAT_SUFFIXES[self.fmt]
@@ -195,6 +213,7 @@ class Staging:
         tmp = self.root / f"episode_{index:06d}.tmp.npz"
         np.savez(tmp, **episode.arrays())
         os.replace(tmp, self._file(index))
+        emit("episode-staged", index)
 
     def episode(self, index: int) -> Episode:
         with np.load(self._file(index), allow_pickle=False) as archive:
@@ -224,7 +243,7 @@ def _worker_start(env: str, n_agents: int, quality: Quality, options: dict[str, 
 
 def _worker_play(dataset_path: str, collection_seed: int, index: int) -> tuple[int, int, float]:
     episode = rollout_episode(
-        _WORKER["env"], _WORKER["policy"], episode_seed(collection_seed, index)
+        _WORKER["env"], _WORKER["policy"], episode_seed(collection_seed, index), index
     )
     Staging(Path(dataset_path)).save(index, episode)
     return index, episode.length, episode.team_return()
@@ -277,7 +296,7 @@ def _play_episodes(
     if request.workers == 1:
         while needed() is None:
             index = next(todo)
-            episode = rollout_episode(env, policy, episode_seed(request.seed, index))
+            episode = rollout_episode(env, policy, episode_seed(request.seed, index), index)
             staging.save(index, episode)
             record(index, episode.length, episode.team_return())
         return needed()
@@ -326,18 +345,6 @@ def space_dict(space: Any) -> dict[str, Any]:
     return {"type": type(space).__name__, "shape": list(space.shape), "dtype": str(space.dtype)}
 
 
-def env_metadata(env: Any, name: str) -> dict[str, Any]:
-    """The `env` block of dataset metadata: enough to rebuild the env exactly."""
-    spec = get_spec(name)
-    return {
-        "name": name,
-        "pettingzoo_id": spec.pettingzoo_id,
-        "source": spec.source,
-        "kwargs": env.options,
-        "wrappers": list(env.wrappers),
-    }
-
-
 def quality_recipe(request: CollectRequest, policy: BehaviourPolicy) -> dict[str, Any]:
     """The `quality` block of dataset metadata: how the behaviour was made."""
     behaviour = request.behaviour
@@ -378,6 +385,7 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
     try:
         staging = Staging(path)
         staging.start(request.identity(), resume=request.resume, force=request.force)
+        emit("started")
         n_episodes = _play_episodes(request, staging, env, policy, on_episode)
         source = EpisodeStats(staging, n_episodes)
         agent = env.possible_agents[0]
@@ -388,7 +396,7 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
                 "format_version": FORMAT_VERSION,
                 "dataset_id": str(request.dataset_id),
                 "version": request.version,
-                "env": env_metadata(env, request.env),
+                "env": env.record,
                 "packages": package_versions(),
                 "n_agents": request.n_agents,
                 "agent_ids": list(env.possible_agents),

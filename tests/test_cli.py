@@ -156,6 +156,19 @@ def test_collect_zarr_with_steps(data_home: Path) -> None:
     assert "60" in result.output  # two whole 30-step episodes
 
 
+def test_collect_version_names_the_dataset(data_home: Path) -> None:
+    result = _run(datagen, [*COLLECT, "--episodes", "1", "--seed", "1", "--version", "2"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(_run(datagen, ["info", "pursuit-n2-random-v2", "--json"]).stdout)
+    assert (info["dataset_id"], info["version"], info["seed"]) == ("pursuit-n2-random-v2", 2, 1)
+    assert sorted(p.name for p in (data_home / "pursuit" / "n2").iterdir()) == ["random-v2.h5"]
+    for bad, message in [("0", "--version must be at least 1, got 0"), ("two", "'two' is not")]:
+        refused = _run(datagen, [*COLLECT, "--episodes", "1", "--version", bad])
+        assert refused.exit_code == 2
+        assert refused.output.strip().splitlines() == [refused.output.strip()]
+        assert refused.output.startswith("Error: ") and message in refused.output
+
+
 @pytest.mark.parametrize(
     ("cli", "args", "message"),
     [

@@ -11,6 +11,7 @@ flipped bit is an error at read time, never silently different data.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Protocol
@@ -239,6 +240,36 @@ def open_writer(path: Path, fmt: str) -> BackendWriter:
     if fmt not in BACKENDS:
         raise UserError(f"unknown format {fmt!r}; valid formats: {', '.join(BACKENDS)}")
     return BACKENDS[fmt][0](Path(path))
+
+
+def replace_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Rewrite a dataset's metadata atomically, leaving its arrays byte for byte as they are.
+
+    HDF5: the file is copied beside itself, the copy's attribute rewritten, then renamed over the
+    original. Zarr: the root group's `zarr.json` (which holds the attributes) is written beside
+    itself and renamed over the original. A crash at any moment leaves the old or the new
+    metadata, never a mix.
+    """
+    path = Path(path)
+    fmt = format_of(path)
+    if fmt == "hdf5":
+        import h5py
+
+        tmp = path.with_name(path.name + ".writing")
+        shutil.copyfile(path, tmp)
+        try:
+            with h5py.File(tmp, "r+") as handle:
+                handle.attrs["metadata"] = json.dumps(metadata)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
+    group_file = path / "zarr.json"
+    document = json.loads(group_file.read_text())
+    document.setdefault("attributes", {})["metadata"] = metadata
+    tmp = path / "zarr.json.writing"
+    tmp.write_text(json.dumps(document, indent=2))
+    os.replace(tmp, group_file)
 
 
 def remove_path(path: Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+#: The format datasets are written in; `migrate` reads older ones.
+FORMAT_VERSION = 2
 
 #: Arrays with T + 1 rows per episode.
 OBS_ARRAYS = ("observations", "alive", "state", "action_mask")

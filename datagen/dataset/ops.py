@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from datagen.dataset.backends import format_of, remove_path
-from datagen.dataset.format import Episode, content_checksum
+from datagen.dataset.backends import format_of, remove_path, replace_metadata
+from datagen.dataset.format import FORMAT_VERSION, Episode, content_checksum
 from datagen.dataset.ids import FORMAT_SUFFIXES, DatasetId
 from datagen.dataset.reader import Dataset, local_datasets, resolve
 from datagen.dataset.writer import EpisodeStats, temporary_path, write_dataset
@@ -58,6 +58,36 @@ def list_local(root: Path | None = None) -> list[dict[str, Any]]:
         except UserError as err:
             rows.append({"dataset_id": None, "path": str(path), "error": str(err)})
     return rows
+
+
+# ----------------------------------------------------------------------------------- upgrade
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """What `upgrade` did: the dataset, its format version before, and whether it was rewritten."""
+
+    path: Path
+    from_version: int
+    rewritten: bool
+
+
+def upgrade(id_or_path: str | Path) -> UpgradeResult:
+    """Rewrite an older dataset's metadata in the current format, atomically (see
+    `backends.replace_metadata`); the arrays, their checksums and the `content_checksum` are not
+    touched.
+
+    Raises:
+        UserError: nothing at `id_or_path`, a file that is not a readable dataset, or a version
+            this package does not read.
+    """
+    path = resolve(id_or_path)
+    with Dataset(path) as dataset:
+        before, metadata = dataset.stored_format_version, dataset.metadata
+    if before == FORMAT_VERSION:
+        return UpgradeResult(path, before, rewritten=False)
+    replace_metadata(path, metadata)
+    return UpgradeResult(path, before, rewritten=True)
 
 
 # ------------------------------------------------------------------------------------ verify
@@ -234,10 +264,12 @@ def combine(
             meta = dataset.metadata
             for key in ("env", "n_agents", "agent_ids", "observation_space", "action_space"):
                 mine = (
-                    meta[key] if key != "env" else {k: meta["env"][k] for k in ("name", "kwargs")}
+                    meta[key] if key != "env" else {k: meta["env"][k] for k in ("name", "options")}
                 )
                 theirs = (
-                    first[key] if key != "env" else {k: first["env"][k] for k in ("name", "kwargs")}
+                    first[key]
+                    if key != "env"
+                    else {k: first["env"][k] for k in ("name", "options")}
                 )
                 if mine != theirs:
                     raise UserError(

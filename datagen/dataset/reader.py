@@ -18,7 +18,6 @@ import numpy as np
 
 from datagen.dataset.backends import SUFFIXES, format_of, open_reader
 from datagen.dataset.format import (
-    FORMAT_VERSION,
     OBS_ARRAYS,
     REQUIRED_ARRAYS,
     STEP_ARRAYS,
@@ -26,6 +25,7 @@ from datagen.dataset.format import (
     array_checksum,
 )
 from datagen.dataset.ids import DatasetId, data_home
+from datagen.dataset.migrate import current_metadata
 from datagen.errors import UserError
 
 #: Rows per read when streaming an array for hashing.
@@ -111,12 +111,9 @@ class Dataset:
             raise UserError(
                 f"{self.path}: no dataset metadata; not a marl-offline-coordination dataset"
             )
-        if metadata["format_version"] != FORMAT_VERSION:
-            raise UserError(
-                f"{self.path}: format version {metadata['format_version']} is not supported "
-                f"(this version reads {FORMAT_VERSION})"
-            )
-        self.metadata: dict[str, Any] = metadata
+        #: The format version of the file as stored (its metadata is migrated to the current one).
+        self.stored_format_version = metadata["format_version"]
+        self.metadata: dict[str, Any] = current_metadata(metadata, self.path)
         self._cache: dict[str, np.ndarray] = {}
         self._validate_structure()
         self.episode_lengths = self.read("episode_lengths")
@@ -331,7 +328,7 @@ def resolve(id_or_path: str | Path) -> Path:
         path = dataset_id.path(fmt)
         if path.exists():
             return path
-    local = [_id_of(p) for p in local_datasets()]
+    local = list(dict.fromkeys(_id_of(p) for p in local_datasets()))  # once if in both formats
     close = difflib.get_close_matches(text, local, n=3)
     hint = f"; closest local ids: {', '.join(close)}" if close else ""
     raise UserError(f"no local dataset {text!r} under {data_home()}{hint}")
@@ -342,32 +339,13 @@ def _id_of(path: Path) -> str:
     return f"{path.parent.parent.name}-{path.parent.name}-{quality_version}"
 
 
-def load_dataset(
-    id_or_path: str | Path, download: bool = False, registry: str | Path | None = None
-) -> Dataset:
+def open_dataset(id_or_path: str | Path) -> Dataset:
     """Open a dataset by id (looked up in the data home) or by path.
 
-    Args:
-        id_or_path: a dataset id or a path.
-        download: fetch a published dataset that the data home lacks (checksum-verified, see
-            `datagen.dataset.registry.download`); a dataset already there is opened as is.
-        registry: the registry file or URL to download from (default: the shipped one).
+    `datagen.load_dataset(ID, download=True)` also fetches a published dataset the data home
+    lacks; this opener never reaches beyond the disk.
 
     Raises:
-        UserError: nothing found (and, with `download`, the id not published or every mirror
-            failing).
-
-    Example:
-        >>> dataset = load_dataset("prison-n2-expert-v1", download=True)   # doctest: +SKIP
-        >>> batch = dataset.transitions()
+        UserError: nothing found (naming the closest local ids), or not a readable dataset.
     """
-    try:
-        path = resolve(id_or_path)
-    except UserError:
-        text = str(id_or_path)
-        if not download or Path(text).suffix in SUFFIXES or "/" in text:
-            raise
-        from datagen.dataset.registry import download as fetch  # registry imports this module
-
-        path = fetch(text, registry, show_progress=True).path
-    return Dataset(path)
+    return Dataset(resolve(id_or_path))

@@ -3,7 +3,7 @@
 Episodes are streamed in order into a temporary `<path>.writing`; each array is hashed as it is
 written; the metadata with every checksum goes in last; then the temporary is renamed onto `path`.
 A dataset at its final path is therefore always complete, and an interrupted write leaves whatever
-was at `path` before untouched.
+was at `path` before untouched. The writer announces its progress as events (`datagen.events`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from datagen.dataset.format import (
     return_stats,
     transition_keys,
 )
+from datagen.events import emit
 
 
 class EpisodeSource(Protocol):
@@ -160,6 +161,7 @@ def write_dataset(
     lengths = [episodes.length(i) for i in range(len(episodes))]
     n_steps, n_episodes = int(sum(lengths)), len(lengths)
     writer = open_writer(tmp, fmt)
+    emit("writing")
     try:
         first = episodes.episode(0).arrays()
         streams: dict[str, _ChunkAlignedStream] = {}
@@ -175,6 +177,7 @@ def write_dataset(
                 )
             for name, values in arrays.items():
                 streams[name].append(values)
+            emit("writing-episode", index)
         writer.create("episode_lengths", (n_episodes,), np.dtype(np.int64))
         streams["episode_lengths"] = _ChunkAlignedStream(
             writer, "episode_lengths", (), np.dtype(np.int64)
@@ -186,7 +189,9 @@ def write_dataset(
         writer.set_metadata(stored)
         writer.close()
         _fsync_tree(tmp)
+        emit("renaming")
         _replace(tmp, path)
+        emit("written")
     except BaseException:
         writer.close()
         remove_path(tmp)

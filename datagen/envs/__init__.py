@@ -7,9 +7,13 @@ from datagen.envs.describe import describe_env
 from datagen.envs.registry import (
     ENV_SPECS,
     EnvConfigError,
+    EnvRecipe,
     EnvSpec,
     check_request,
+    env_from_record,
     env_names,
+    env_recipe,
+    env_record,
     get_spec,
     make_env,
 )
@@ -17,10 +21,14 @@ from datagen.envs.registry import (
 __all__ = [
     "ENV_SPECS",
     "EnvConfigError",
+    "EnvRecipe",
     "EnvSpec",
     "check_request",
     "describe_env",
+    "env_from_record",
     "env_names",
+    "env_recipe",
+    "env_record",
     "get_spec",
     "make_env",
 ]

@@ -2,14 +2,19 @@
 
 Each entry of `ENV_SPECS` says where an env comes from (a PettingZoo id, or our own implementation),
 which agent counts it supports, its default agent-count ladder, and every option a user may set
-with its default. `make_env` validates a request against the entry and builds the env through its
-builder, then wraps it in `TeamEnv` (fixed agent axis, `alive` flags, float32, discrete actions).
+with its default. `env_recipe` validates a request against the entry and says, as data, how the env
+is constructed (`EnvRecipe`: a PettingZoo id and its exact kwargs or our own constructor, the
+wrappers in order, the action table); `make_env` constructs it from that recipe and wraps it in
+`TeamEnv` (fixed agent axis, `alive` flags, float32, discrete actions). Datasets record the recipe,
+so a plain script can rebuild the env without this package.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import itertools
+import json
 import math
 import os
 import warnings
@@ -43,7 +48,8 @@ class EnvSpec:
         ladder: the default agent counts of transfer experiments, smallest first.
         default_n: the agent count used when describing the env.
         options: every option a user may set, with its default.
-        builder: `builder(n_agents, options) -> BuiltEnv`.
+        recipe: `recipe(n_agents, options) -> EnvRecipe`: how to construct the env (it pops the
+            options it consumes from its own copy).
         notes: one line on what is special (agent split, preprocessing, action set).
     """
 
@@ -55,7 +61,7 @@ class EnvSpec:
     ladder: tuple[int, ...]
     default_n: int
     options: dict[str, Any]
-    builder: Callable[[int, dict[str, Any]], BuiltEnv]
+    recipe: Callable[[int, dict[str, Any]], EnvRecipe]
     notes: str = ""
 
 
@@ -68,52 +74,116 @@ def _pettingzoo_parallel(env_id: str, **kwargs: Any) -> ParallelEnv:
         return pettingzoo.make("parallel", env_id, **kwargs)
 
 
-@dataclass(frozen=True)
-class BuiltEnv:
-    """What a builder returns: the env, its discrete action table (or None), the preprocessing
-    wrappers applied, outermost last, as recorded in dataset metadata, and a fix-up to run after
-    every reset (or None)."""
+def import_callable(name: str) -> Callable[..., Any]:
+    """The callable named `"package.module.attribute"` (as recorded in dataset metadata)."""
+    module, _, attribute = name.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
 
-    env: ParallelEnv
+
+@dataclass(frozen=True)
+class EnvRecipe:
+    """How one env is constructed, as data a plain script can follow (dataset metadata records
+    it, see docs/dataset-format.md), plus an in-process fix-up that is not part of the record.
+
+    Attributes:
+        pettingzoo_id: the id given to `pettingzoo.make("parallel", ...)`, or None.
+        pettingzoo_kwargs: exactly the keyword arguments of that call (None without an id).
+        constructor: for envs that are not PettingZoo's, `{"name": "<importable callable>",
+            "kwargs": {...}}`; None for PettingZoo's.
+        wrappers: applied in order to the constructed env, each `{"name": "<importable
+            callable>", "kwargs": {...}}`, called as `env = callable(env, **kwargs)`.
+        action_table: (A, D) float32 array: discrete action k sends `action_table[k]` to the env;
+            None when actions pass through unchanged.
+        on_reset: a fix-up run after every reset of a reused env (a fresh env needs none).
+    """
+
+    pettingzoo_id: str | None = None
+    pettingzoo_kwargs: dict[str, Any] | None = None
+    constructor: dict[str, Any] | None = None
+    wrappers: tuple[dict[str, Any], ...] = ()
     action_table: np.ndarray | None = None
-    wrappers: tuple[str, ...] = ()
     on_reset: Callable[[ParallelEnv], None] | None = None
 
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready part of the recipe, as stored in dataset metadata."""
+        return _json_ready(
+            {
+                "pettingzoo_id": self.pettingzoo_id,
+                "pettingzoo_kwargs": self.pettingzoo_kwargs,
+                "constructor": self.constructor,
+                "wrappers": list(self.wrappers),
+                "action_table": None if self.action_table is None else self.action_table.tolist(),
+            }
+        )
 
-def _image_pipeline(
-    env: ParallelEnv,
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> EnvRecipe:
+        """The recipe a dataset's `env` block (format version 2) records."""
+        table = record["action_table"]
+        return cls(
+            pettingzoo_id=record["pettingzoo_id"],
+            pettingzoo_kwargs=record["pettingzoo_kwargs"],
+            constructor=record["constructor"],
+            wrappers=tuple(record["wrappers"]),
+            action_table=None if table is None else np.asarray(table, dtype=np.float32),
+        )
+
+    def construct(self) -> ParallelEnv:
+        """Build the env the recipe describes: the constructor, then each wrapper in order."""
+        if self.pettingzoo_id is not None:
+            kwargs = _ale_roms_of_this_machine(self.pettingzoo_kwargs)
+            env = _pettingzoo_parallel(self.pettingzoo_id, **kwargs)
+        else:
+            env = import_callable(self.constructor["name"])(**self.constructor["kwargs"])
+        for wrapper in self.wrappers:
+            env = import_callable(wrapper["name"])(env, **wrapper["kwargs"])
+        return env
+
+
+def _json_ready(value: Any) -> Any:
+    """`value` as it reads back from JSON: tuples become lists, numpy scalars Python numbers."""
+    return json.loads(json.dumps(value, default=lambda v: v.item()))
+
+
+def _ale_roms_of_this_machine(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """PettingZoo's Atari envs take the ROM directory as a path, recorded as it was on the machine
+    that made a dataset; elsewhere the ROMs sit in this machine's ale-py package."""
+    path = kwargs.get("auto_rom_install_path")
+    if path is None or os.path.isdir(path):
+        return kwargs
+    return {**kwargs, "auto_rom_install_path": ale_rom_directory()}
+
+
+def _wrapper(name: str, **kwargs: Any) -> dict[str, Any]:
+    return {"name": name, "kwargs": kwargs}
+
+
+def _image_wrappers(
     *,
     obs_size: int,
     grayscale: bool,
     frame_stack: int,
     frame_skip: int = 1,
     sticky_prob: float = 0.0,
-) -> BuiltEnv:
+) -> tuple[dict[str, Any], ...]:
     """The seed's pixel preprocessing: sticky actions, frame skip, grayscale, resize, frame stack.
 
     `obs_size=0` keeps the native resolution. Observations come out (H, W, C) uint8, with C = 1 or
     3 (grayscale or colour) times `frame_stack`.
     """
-    import supersuit
-
-    applied = []
+    chain = []
     if sticky_prob > 0:
-        env = supersuit.sticky_actions_v0(env, repeat_action_probability=sticky_prob)
-        applied.append(f"supersuit.sticky_actions_v0(repeat_action_probability={sticky_prob})")
+        chain.append(_wrapper("supersuit.sticky_actions_v0", repeat_action_probability=sticky_prob))
     if frame_skip > 1:
-        env = supersuit.frame_skip_v0(env, frame_skip)
-        applied.append(f"supersuit.frame_skip_v0({frame_skip})")
+        chain.append(_wrapper("supersuit.frame_skip_v0", num_frames=frame_skip))
     if grayscale:
-        env = supersuit.color_reduction_v0(env, mode="full")
-        applied.append("supersuit.color_reduction_v0(mode='full')")
+        chain.append(_wrapper("supersuit.color_reduction_v0", mode="full"))
     if obs_size:
-        env = supersuit.resize_v1(env, obs_size, obs_size)
-        applied.append(f"supersuit.resize_v1({obs_size}, {obs_size})")
+        chain.append(_wrapper("supersuit.resize_v1", x_size=obs_size, y_size=obs_size))
     # frame_stack_v1 also gives grayscale frames their channel axis: (H, W) -> (H, W, k).
     if grayscale or frame_stack > 1:
-        env = supersuit.frame_stack_v1(env, frame_stack)
-        applied.append(f"supersuit.frame_stack_v1({frame_stack})")
-    return BuiltEnv(env, wrappers=tuple(applied))
+        chain.append(_wrapper("supersuit.frame_stack_v1", stack_size=frame_stack))
+    return tuple(chain)
 
 
 def _split_options(options: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -123,14 +193,14 @@ def _split_options(options: dict[str, Any], names: tuple[str, ...]) -> dict[str,
 IMAGE_OPTIONS = ("obs_size", "grayscale", "frame_stack")
 
 
-def _build_pursuit(n: int, options: dict[str, Any]) -> BuiltEnv:
-    return BuiltEnv(_pettingzoo_parallel("sisl/pursuit-v5", n_pursuers=n, **options))
+def _pursuit(n: int, options: dict[str, Any]) -> EnvRecipe:
+    return EnvRecipe("sisl/pursuit-v5", {"n_pursuers": n, **options})
 
 
-def _build_pistonball(n: int, options: dict[str, Any]) -> BuiltEnv:
+def _pistonball(n: int, options: dict[str, Any]) -> EnvRecipe:
     image = _split_options(options, IMAGE_OPTIONS)
-    env = _pettingzoo_parallel("butterfly/pistonball-v6", n_pistons=n, continuous=False, **options)
-    return _image_pipeline(env, **image)
+    kwargs = {"n_pistons": n, "continuous": False, **options}
+    return EnvRecipe("butterfly/pistonball-v6", kwargs, wrappers=_image_wrappers(**image))
 
 
 def kaz_split(n: int, num_archers: int | None, num_knights: int | None) -> tuple[int, int]:
@@ -166,16 +236,12 @@ def _kaz_v11_reset_spawn_timer(env: ParallelEnv) -> None:
     env.unwrapped.zombie_spawn_interval.reset()
 
 
-def _build_kaz(n: int, options: dict[str, Any]) -> BuiltEnv:
+def _kaz(n: int, options: dict[str, Any]) -> EnvRecipe:
     archers, knights = kaz_split(n, options.pop("num_archers"), options.pop("num_knights"))
-    env = _pettingzoo_parallel(
-        "butterfly/knights_archers_zombies-v11",
-        num_archers=archers,
-        num_knights=knights,
-        obs_method="vector",
-        **options,
+    kwargs = {"num_archers": archers, "num_knights": knights, "obs_method": "vector", **options}
+    return EnvRecipe(
+        "butterfly/knights_archers_zombies-v11", kwargs, on_reset=_kaz_v11_reset_spawn_timer
     )
-    return BuiltEnv(env, on_reset=_kaz_v11_reset_spawn_timer)
 
 
 def multiwalker_action_table(torque_levels: int) -> np.ndarray:
@@ -194,18 +260,22 @@ def multiwalker_action_table(torque_levels: int) -> np.ndarray:
     return np.array(list(itertools.product(levels, repeat=4)), dtype=np.float32)
 
 
-def _build_multiwalker(n: int, options: dict[str, Any]) -> BuiltEnv:
-    levels = options.pop("torque_levels")
-    env = _pettingzoo_parallel("sisl/multiwalker-v9", n_walkers=n, **options)
-    return BuiltEnv(env, multiwalker_action_table(levels), (f"discrete torques ({levels} levels)",))
+def _multiwalker(n: int, options: dict[str, Any]) -> EnvRecipe:
+    table = multiwalker_action_table(options.pop("torque_levels"))
+    return EnvRecipe("sisl/multiwalker-v9", {"n_walkers": n, **options}, action_table=table)
 
 
-def _build_waterworld(n: int, options: dict[str, Any]) -> BuiltEnv:
-    return BuiltEnv(WaterworldEnv(n_pursuers=n, **options))
+def _ours(constructor: type, **kwargs: Any) -> EnvRecipe:
+    name = f"{constructor.__module__}.{constructor.__qualname__}"
+    return EnvRecipe(constructor={"name": name, "kwargs": kwargs})
 
 
-def _build_prison(n: int, options: dict[str, Any]) -> BuiltEnv:
-    return BuiltEnv(PrisonEnv(n_prisoners=n, **options))
+def _waterworld(n: int, options: dict[str, Any]) -> EnvRecipe:
+    return _ours(WaterworldEnv, n_pursuers=n, **options)
+
+
+def _prison(n: int, options: dict[str, Any]) -> EnvRecipe:
+    return _ours(PrisonEnv, n_prisoners=n, **options)
 
 
 def ale_rom_directory() -> str:
@@ -223,40 +293,42 @@ def ale_rom_directory() -> str:
     return os.path.dirname(ale_py.__file__)
 
 
-def _build_space_invaders(n: int, options: dict[str, Any]) -> BuiltEnv:
+def single_player_space_invaders(max_cycles: int) -> GymnasiumParallelEnv:
+    """Gymnasium's ALE Space Invaders as a one-agent parallel env (the n = 1 space_invaders).
+
+    Frame skip and sticky actions come from the same SuperSuit chain as the two-player game, so
+    the emulator itself does neither.
+    """
+    import ale_py
+    import gymnasium
+
+    gymnasium.register_envs(ale_py)
+    single = gymnasium.make(
+        "ALE/SpaceInvaders-v5",
+        frameskip=1,
+        repeat_action_probability=0.0,
+        max_episode_steps=max_cycles,
+    )
+    return GymnasiumParallelEnv(single, agent_id="first_0", name="space_invaders_single")
+
+
+def _space_invaders(n: int, options: dict[str, Any]) -> EnvRecipe:
     image = _split_options(options, IMAGE_OPTIONS + ("frame_skip", "sticky_prob"))
     max_cycles = options.pop("max_cycles")
+    wrappers = _image_wrappers(**image)
     rom_dir = ale_rom_directory()
     if n == 2:
-        env = _pettingzoo_parallel(
-            "atari/space_invaders-v2", auto_rom_install_path=rom_dir, max_cycles=max_cycles
-        )
-    else:
-        import ale_py
-        import gymnasium
-
-        gymnasium.register_envs(ale_py)
-        # Frame skip and sticky actions come from the same SuperSuit chain as the two-player game,
-        # so the emulator itself must do neither.
-        single = gymnasium.make(
-            "ALE/SpaceInvaders-v5",
-            frameskip=1,
-            repeat_action_probability=0.0,
-            max_episode_steps=max_cycles,
-        )
-        env = GymnasiumParallelEnv(single, agent_id="first_0", name="space_invaders_single")
-    built = _image_pipeline(env, **image)
-    if n == 2:
-        return built
-    adapter = "GymnasiumParallelEnv(ALE/SpaceInvaders-v5, frameskip=1, repeat_action_probability=0)"
-    return BuiltEnv(built.env, wrappers=(adapter, *built.wrappers))
+        kwargs = {"auto_rom_install_path": rom_dir, "max_cycles": max_cycles}
+        return EnvRecipe("atari/space_invaders-v2", kwargs, wrappers=wrappers)
+    recipe = _ours(single_player_space_invaders, max_cycles=max_cycles)  # type: ignore[arg-type]
+    return EnvRecipe(constructor=recipe.constructor, wrappers=wrappers)
 
 
-def _build_cooperative_pong(n: int, options: dict[str, Any]) -> BuiltEnv:
+def _cooperative_pong(n: int, options: dict[str, Any]) -> EnvRecipe:
     image = _split_options(options, IMAGE_OPTIONS)
     # Its observations are renders of the screen: without a render mode it warns at every step.
-    env = _pettingzoo_parallel("butterfly/cooperative_pong-v6", render_mode="rgb_array", **options)
-    return _image_pipeline(env, **image)
+    kwargs = {"render_mode": "rgb_array", **options}
+    return EnvRecipe("butterfly/cooperative_pong-v6", kwargs, wrappers=_image_wrappers(**image))
 
 
 def _constructor_options(env_cls: type, exclude: tuple[str, ...]) -> dict[str, Any]:
@@ -296,7 +368,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "surround": True,
                 "constraint_window": 1.0,
             },
-            builder=_build_pursuit,
+            recipe=_pursuit,
             notes="n = n_pursuers; evaders are caught when surrounded on every open side",
         ),
         EnvSpec(
@@ -317,7 +389,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "ball_elasticity": 1.5,
                 "max_cycles": 125,
             },
-            builder=_build_pistonball,
+            recipe=_pistonball,
             notes="n = n_pistons; continuous=False (0 down, 1 stay, 2 up); 84x84 grayscale",
         ),
         EnvSpec(
@@ -339,7 +411,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "line_death": False,
                 "max_cycles": 900,
             },
-            builder=_build_kaz,
+            recipe=_kaz,
             notes="ceil(n/2) archers + floor(n/2) knights unless set; vector obs, a row per entity",
         ),
         EnvSpec(
@@ -363,7 +435,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "terrain_length": 200,
                 "max_cycles": 500,
             },
-            builder=_build_multiwalker,
+            recipe=_multiwalker,
             notes="n = n_walkers; action = one of torque_levels^4 per-joint torque combinations",
         ),
         EnvSpec(
@@ -375,7 +447,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             ladder=(2, 4, 8, 16),
             default_n=5,
             options=_constructor_options(WaterworldEnv, ("n_pursuers", "render_mode")),
-            builder=_build_waterworld,
+            recipe=_waterworld,
             notes="our own SISL-style waterworld; 8 thrust headings + no thrust",
         ),
         EnvSpec(
@@ -387,7 +459,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
             ladder=(2, 4, 8, 16),
             default_n=8,
             options=_constructor_options(PrisonEnv, ("n_prisoners", "render_mode")),
-            builder=_build_prison,
+            recipe=_prison,
             notes="our own prison (debugging env): left / stay / right, +1 per wall-to-wall walk",
         ),
         EnvSpec(
@@ -406,7 +478,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "sticky_prob": 0.25,
                 "max_cycles": 10_000,  # frames: caps the expert (random ends by about 2,500)
             },
-            builder=_build_space_invaders,
+            recipe=_space_invaders,
             notes="seed pipeline: sticky 0.25, frame skip 4, grayscale 84x84, stack 4",
         ),
         EnvSpec(
@@ -428,7 +500,7 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "max_reward": 100,
                 "off_screen_penalty": -10,
             },
-            builder=_build_cooperative_pong,
+            recipe=_cooperative_pong,
             notes="extra env, two agents; 84x84 grayscale",
         ),
     ]
@@ -451,11 +523,49 @@ def get_spec(name: str) -> EnvSpec:
     return ENV_SPECS[name]
 
 
+def _option_kind(default: Any) -> str:
+    """What an option's values must be, named after its default's type."""
+    if isinstance(default, bool):
+        return "a boolean (true or false)"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a number"
+    if isinstance(default, str):
+        return "a string"
+    if default is None:  # knights_archers_zombies' num_archers / num_knights: derived when None
+        return "an integer or null"
+    element = _option_kind(default[0]).split(" ", 1)[1]
+    return f"a list of {len(default)} {element}s"
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether `value` has the type an option with this default takes (ints pass as floats)."""
+    if isinstance(default, bool):
+        return isinstance(value, bool | np.bool_)
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, int | np.integer)
+    if isinstance(default, float):
+        return isinstance(value, int | float | np.integer | np.floating)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if default is None:
+        return value is None or isinstance(value, int | np.integer)
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == len(default)
+        and all(_fits(v, d) for v, d in zip(value, default, strict=True))
+    )
+
+
 def check_request(name: str, n_agents: int, options: dict[str, Any]) -> EnvSpec:
     """Validate an env request without building it.
 
     Raises:
-        EnvConfigError: an unknown env, an agent count out of range, or an unknown option.
+        EnvConfigError: an unknown env, an agent count out of range, an unknown option, or an
+            option value of the wrong type (named with the type it must have).
     """
     spec = get_spec(name)
     if not isinstance(n_agents, int | np.integer) or not spec.n_min <= n_agents <= spec.n_max:
@@ -467,7 +577,45 @@ def check_request(name: str, n_agents: int, options: dict[str, Any]) -> EnvSpec:
             f"unknown option {unknown[0]!r} for env {name}; valid options: "
             f"{', '.join(sorted(spec.options))}"
         )
+    for key, value in options.items():
+        default = spec.options[key]
+        if not _fits(value, default):
+            raise EnvConfigError(
+                f"option {key} of env {name} must be {_option_kind(default)}, got {value!r}"
+            )
     return spec
+
+
+def env_recipe(name: str, n_agents: int, **options: Any) -> EnvRecipe:
+    """How env `name` is constructed for `n_agents` agents with `options` (defaults filled in),
+    without constructing it.
+
+    Raises:
+        EnvConfigError: an unknown env, an agent count out of range, an unknown or invalid option.
+    """
+    spec = check_request(name, n_agents, options)
+    return spec.recipe(int(n_agents), {**spec.options, **options})  # recipes pop what they use
+
+
+def env_record(name: str, n_agents: int, **options: Any) -> dict[str, Any]:
+    """The `env` block of dataset metadata (format version 2): the suite's name, source and
+    options (every option, defaults included), and the recipe's record: the PettingZoo id and
+    exact constructor kwargs (or our constructor), the wrappers in order and the action table.
+
+    Raises:
+        EnvConfigError: as `env_recipe`.
+    """
+    spec = get_spec(name)
+    return _record(spec, env_recipe(name, n_agents, **options), {**spec.options, **options})
+
+
+def _record(spec: EnvSpec, recipe: EnvRecipe, options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "source": spec.source,
+        "options": _json_ready(options),
+        **recipe.record(),
+    }
 
 
 def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: Any) -> ParallelEnv:
@@ -481,25 +629,41 @@ def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: An
 
     Returns:
         A PettingZoo ParallelEnv wrapped in `TeamEnv`: discrete actions, a fixed agent axis in
-        `possible_agents` order, and `infos[agent]["alive"]` at every step.
+        `possible_agents` order, and `infos[agent]["alive"]` at every step; its `record` is the
+        `env` block of dataset metadata (`env_record`).
 
     Raises:
         EnvConfigError: an unknown env, an agent count out of range, an unknown or invalid option.
     """
-    spec = check_request(name, n_agents, options)
-    merged = {**spec.options, **options}
+    spec = get_spec(name)
+    recipe = env_recipe(name, n_agents, **options)
     try:
-        built = spec.builder(int(n_agents), dict(merged))  # builders pop what they consume
-    except EnvConfigError:
-        raise
+        env = recipe.construct()
     except (TypeError, ValueError, AssertionError) as err:
         raise EnvConfigError(f"{name}: invalid options {options}: {err}") from err
+    record = _record(spec, recipe, {**spec.options, **options})
     return TeamEnv(
-        built.env,
+        env,
         name=name,
         seed=seed,
-        action_table=built.action_table,
-        wrappers=built.wrappers,
-        options=merged,
-        on_reset=built.on_reset,
+        action_table=recipe.action_table,
+        record=record,
+        on_reset=recipe.on_reset,
     )
+
+
+def env_from_record(record: dict[str, Any]) -> ParallelEnv:
+    """Build the env a dataset's `env` block records, from the record alone (the PettingZoo id
+    and kwargs or our constructor, the wrappers, the action table), wrapped in `TeamEnv` like
+    `make_env`'s. It carries no reset fix-up: build a fresh one per episode to replay episodes
+    exactly.
+
+    Raises:
+        EnvConfigError: when the recorded constructor or a wrapper cannot be called.
+    """
+    recipe = EnvRecipe.from_record(record)
+    try:
+        env = recipe.construct()
+    except (ImportError, AttributeError, TypeError, ValueError) as err:
+        raise EnvConfigError(f"cannot build the recorded env {record['name']}: {err}") from err
+    return TeamEnv(env, name=record["name"], action_table=recipe.action_table, record=record)

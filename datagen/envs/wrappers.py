@@ -58,8 +58,7 @@ class TeamEnv(ParallelEnv):
         seed: seed used by the first `reset()` called without one.
         action_table: (A, D) array of continuous actions; when given, each agent's action space
             becomes `Discrete(A)`.
-        wrappers: descriptions of the preprocessing wrappers inside, innermost first.
-        options: the options the env was built with.
+        record: how the env was constructed, as stored in dataset metadata (`env_record`).
         on_reset: a fix-up of the underlying env run after each of its resets.
     """
 
@@ -70,16 +69,15 @@ class TeamEnv(ParallelEnv):
         name: str,
         seed: int | None = None,
         action_table: np.ndarray | None = None,
-        wrappers: tuple[str, ...] = (),
-        options: dict[str, Any] | None = None,
+        record: dict[str, Any] | None = None,
         on_reset: Callable[[ParallelEnv], None] | None = None,
     ) -> None:
         self.env = env
         self._on_reset = on_reset
-        #: Every option the env was built with, defaults included (recorded in datasets).
-        self.options = dict(options or {})
-        #: The preprocessing applied between the underlying env and this wrapper, then this one.
-        self.wrappers = (*wrappers, "TeamEnv")
+        #: How the env was constructed: the `env` block of dataset metadata.
+        self.record = dict(record or {})
+        #: Every option the env was built with, defaults included.
+        self.options = dict(self.record.get("options", {}))
         self.metadata = {**getattr(env, "metadata", {}), "name": name}
         self.render_mode = getattr(env, "render_mode", None)
         self.possible_agents = list(env.possible_agents)

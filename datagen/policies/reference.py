@@ -1,12 +1,8 @@
-"""Reference scores (random and expert returns per env and team size), normalised scores, and the
-calibration of medium behaviour.
+"""Measuring the reference scores (random and expert returns per env and team size) and
+calibrating the medium behaviour; `datagen.policies.records` stores and reads what is measured.
 
-`data/reference_scores.json` holds, for every env and every team size of its ladder, the mean and
-std team return of the uniform random policy and of the env's expert over many episodes;
-`normalized_score` maps a team return to 0 (random) .. 100 (expert), as D4RL does.
-`data/medium_recipes.json` holds the ε of each env and team size's medium behaviour (expert with
-probability 1 − ε, random with probability ε), found by bisection so that its normalised score
-lands between 30 and 60.
+The medium behaviour is the expert with probability 1 − ε, random with probability ε; its ε is
+found by bisection so that its normalised score lands between 30 and 60.
 """
 
 from __future__ import annotations
@@ -16,37 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from datagen.errors import UserError
-from datagen.paths import project_data_dir, read_json, update_json
 from datagen.policies.evaluate import Evaluation, evaluate
+from datagen.policies.mixtures import EpsilonMixture
+from datagen.policies.records import normalized_score, reference_scores
+from datagen.policies.registry import env_module, make_policy
 
-REFERENCE_FILE = "reference_scores.json"
-RECIPES_FILE = "medium_recipes.json"
 MEDIUM_RANGE = (30.0, 60.0)
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def reference_scores(env: str, n_agents: int) -> dict[str, Any] | None:
-    """The stored reference record of (env, n_agents), or None."""
-    return read_json(project_data_dir() / REFERENCE_FILE).get(env, {}).get(str(n_agents))
-
-
-def normalized_score(env: str, n_agents: int, team_return: float) -> float:
-    """100 × (R − R_random) / (R_expert − R_random) at this env and team size.
-
-    Raises:
-        UserError: when no reference scores were measured for (env, n_agents).
-    """
-    record = reference_scores(env, n_agents)
-    if record is None:
-        raise UserError(
-            f"no reference scores for {env} with {n_agents} agents; "
-            f"run: marl-datagen reference --env {env} --agents {n_agents}"
-        )
-    low, high = record["random"]["mean"], record["expert"]["mean"]
-    return 100.0 * (team_return - low) / (high - low)
 
 
 def measure_reference(
@@ -58,9 +33,7 @@ def measure_reference(
 ) -> dict[str, Any]:
     """Evaluate the random policy, the expert and any extra baselines of the env's policy module
     (its `REFERENCE_BASELINES`, e.g. multiwalker's do-nothing); returns the record
-    `write_reference` stores."""
-    from datagen.policies.registry import env_module, make_policy
-
+    `records.write_reference` stores."""
     record: dict[str, Any] = {"episodes": n_episodes, "seed": seed, "measured_at": _now()}
     makers: dict[str, Callable[[Any], Any]] = {
         "random": lambda built: make_policy("random", built),
@@ -78,19 +51,6 @@ def measure_reference(
         )
         record[quality] = result.summary()
     return record
-
-
-def write_reference(env: str, n_agents: int, record: dict[str, Any]) -> None:
-    """Store the reference record of (env, n_agents) in `data/reference_scores.json`."""
-    update_json(
-        project_data_dir() / REFERENCE_FILE,
-        lambda content: content.setdefault(env, {}).__setitem__(str(n_agents), record),
-    )
-
-
-def medium_recipe(env: str, n_agents: int) -> dict[str, Any] | None:
-    """The stored medium recipe of (env, n_agents), or None."""
-    return read_json(project_data_dir() / RECIPES_FILE).get(env, {}).get(str(n_agents))
 
 
 def calibrate_medium(
@@ -112,9 +72,6 @@ def calibrate_medium(
     Raises:
         UserError: no reference scores yet, or no probe landed in range.
     """
-    from datagen.policies.mixtures import EpsilonMixture
-    from datagen.policies.registry import make_policy
-
     if reference_scores(env, n_agents) is None:
         normalized_score(env, n_agents, 0.0)  # raises the error that says what to run
     low, high = 0.0, 1.0
@@ -148,12 +105,4 @@ def calibrate_medium(
     raise UserError(
         f"no ε gave a normalised score in {MEDIUM_RANGE} for {env} with {n_agents} agents "
         f"after {max_probes} probes: {probes}"
-    )
-
-
-def write_medium_recipe(env: str, n_agents: int, recipe: dict[str, Any]) -> None:
-    """Store the medium recipe of (env, n_agents) in `data/medium_recipes.json`."""
-    update_json(
-        project_data_dir() / RECIPES_FILE,
-        lambda content: content.setdefault(env, {}).__setitem__(str(n_agents), recipe),
     )

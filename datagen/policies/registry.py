@@ -20,6 +20,7 @@ from typing import Any
 from datagen.errors import UserError
 from datagen.policies import BehaviourPolicy, RandomPolicy
 from datagen.policies.mixtures import Collapsed, EpsilonMixture, Saboteurs
+from datagen.policies.records import medium_recipe
 
 QUALITIES = ("random", "medium", "expert", "degenerate")
 DEGENERATE_MODES = ("adversarial", "collapsed", "saboteur")
@@ -85,8 +86,6 @@ def make_policy(quality: str | Quality, env: Any) -> BehaviourPolicy:
     Raises:
         UserError: unknown quality or mode; medium without a calibrated recipe.
     """
-    from datagen.policies.reference import medium_recipe
-
     spec = quality if isinstance(quality, Quality) else Quality(quality)
     env_name = env.metadata["name"]
     n_agents = len(env.possible_agents)

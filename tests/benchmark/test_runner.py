@@ -136,10 +136,10 @@ def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
     steps = needed_datasets(tmp_path / "o", suite.jobs())
     assert [kind for kind, _ in steps] == ["collect", "collect", "combine"]
     run_suite(suite, tmp_path / "o", progress=False)
-    from datagen.dataset import load_dataset
+    from datagen.dataset import open_dataset
 
     mixed = steps[-1][1][-1]
-    with load_dataset(mixed) as dataset:
+    with open_dataset(mixed) as dataset:
         assert len(dataset) == 2
         assert dataset.metadata["policy"]["name"] == "combined"
         # One episode of each source: both behaviours' labels are in the data.

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from algos.registry import algorithm_names
 from benchmark.cli import main as bench
 from benchmark.evaluate import RunPolicy, evaluate_run, load_run
-from datagen.policies.reference import normalized_score
+from datagen.policies.records import normalized_score
 
 
 @pytest.fixture(scope="module")

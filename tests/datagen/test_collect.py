@@ -75,9 +75,13 @@ def test_arrays_are_consistent(data_home: Path) -> None:
     assert metadata["stats"]["mean"] == pytest.approx(np.mean(returns), rel=1e-6)
     assert 0.0 < metadata["coverage"] <= 1.0
     assert metadata["agent_ids"] == ["pursuer_0", "pursuer_1"]
-    assert metadata["env"]["kwargs"]["max_cycles"] == 40
-    assert metadata["env"]["kwargs"]["n_evaders"] == 30, "defaults are recorded too"
-    assert metadata["env"]["wrappers"] == ["TeamEnv"]
+    assert metadata["env"]["options"]["max_cycles"] == 40
+    assert metadata["env"]["options"]["n_evaders"] == 30, "defaults are recorded too"
+    assert metadata["env"]["wrappers"] == []
+    assert metadata["env"]["pettingzoo_id"] == "sisl/pursuit-v5"
+    kwargs = metadata["env"]["pettingzoo_kwargs"]
+    assert kwargs["n_pursuers"] == 2 and kwargs["max_cycles"] == 40, "the exact constructor call"
+    assert metadata["format_version"] == 2
     assert metadata["action_space"] == {"type": "Discrete", "n": 5}
     assert metadata["policy"]["labels"] == ["random"]
 
@@ -88,7 +92,7 @@ def test_any_episode_replays_from_metadata() -> None:
         metadata = dataset.metadata
         stored = dataset.episode(1)
     assert metadata["episode_seeds"][1] == episode_seed(5, 1)
-    env = make_env(metadata["env"]["name"], metadata["n_agents"], **metadata["env"]["kwargs"])
+    env = make_env(metadata["env"]["name"], metadata["n_agents"], **metadata["env"]["options"])
     replay = rollout_episode(env, RandomPolicy(5), metadata["episode_seeds"][1])
     for name, values in replay.arrays().items():
         np.testing.assert_array_equal(values, getattr(stored, name), err_msg=name)

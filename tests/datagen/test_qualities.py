@@ -18,7 +18,8 @@ from datagen.errors import UserError
 from datagen.policies import RandomPolicy
 from datagen.policies.evaluate import evaluate
 from datagen.policies.mixtures import Collapsed, EpsilonMixture, Saboteurs
-from datagen.policies.reference import calibrate_medium, normalized_score, write_reference
+from datagen.policies.records import normalized_score, write_reference
+from datagen.policies.reference import calibrate_medium
 from datagen.policies.registry import Quality, make_policy
 
 

@@ -1,11 +1,14 @@
-"""The registry: the shipped one is valid and reproducible from its recipes; registry files are
-validated; publish writes upload-ready files and entries; verify compares with the registry."""
+"""The registry: the shipped one is valid and rebuilds from its recipes; registry files are
+validated; recipes read back into the requests that made them; publish writes upload-ready files
+and entries; verify compares with the registry."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -17,15 +20,11 @@ from datagen.cli import main as datagen
 from datagen.collect import CollectRequest, collect
 from datagen.dataset import DatasetId
 from datagen.dataset.ops import combine, convert
-from datagen.dataset.registry import (
-    default_registry_path,
-    download,
-    load_registry,
-    parse_registry,
-    publish,
-    recipe_of,
-)
+from datagen.dataset.registry import default_registry_path, load_registry, parse_registry
 from datagen.errors import UserError
+from datagen.fetch import fetch
+from datagen.publishing import publish
+from datagen.recipes import collect_request, rebuild_request, recipe_of
 
 BASE = "https://example.org/datasets"
 
@@ -61,6 +60,7 @@ def test_the_shipped_registry_is_valid() -> None:
     for dataset_id, entry in registry.entries.items():
         assert entry.file == f"{dataset_id}.h5" and entry.format == "hdf5"
         assert all(url.startswith("https://") and url.endswith(entry.file) for url in entry.urls)
+        assert str(rebuild_request(entry).dataset_id) == dataset_id
         argv = shlex.split(entry.recipe["command"])
         assert argv[:2] == ["marl-datagen", "collect"]
         parsed = DatasetId.parse(dataset_id)
@@ -70,22 +70,29 @@ def test_the_shipped_registry_is_valid() -> None:
         assert entry.stats["steps"] >= entry.stats["episodes"]
 
 
-def test_regenerating_a_registry_dataset_gives_its_content_checksum() -> None:
-    """The shipped files are not uploaded yet; its recipe regenerates the same content, which
-    then counts as local for `download` and passes `verify` (but not `verify --published`:
-    the metadata records a new creation time, so the file's bytes differ)."""
+def test_the_cheapest_shipped_dataset_rebuilds_in_an_empty_data_home(data_home: Path) -> None:
+    """The shipped entries are rebuild-only (no public host yet): `download` rebuilds one from
+    its recipe, with the registry's content checksum, which then counts as local and passes
+    `verify` (but not `verify --published`: the metadata records a new creation time, so the
+    file's bytes differ from the file the registry's sha256 pins)."""
     registry = load_registry()
+    assert not any(entry.hosted for entry in registry.entries.values())
     prison = [e for e in registry.entries.values() if e.dataset_id.startswith("prison-")]
     entry = min(prison, key=lambda e: (e.stats["steps"], e.dataset_id))  # the fastest env
-    _run(entry.recipe["command"])
+    assert not data_home.exists()
+    runner = CliRunner()
+    rebuilt = runner.invoke(datagen, ["download", entry.dataset_id])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"{entry.dataset_id} is rebuild-only (no mirror)" in rebuilt.output
     path = entry.local_path()
+    assert f"rebuilt {entry.dataset_id} -> {path}" in rebuilt.output
     assert _content(path) == entry.content_checksum
     assert _sha256(path) != entry.sha256
 
-    result = download(entry.dataset_id)  # no transfer: the same content is local
-    assert (result.transferred, result.status, result.path) == (False, "same content", path)
+    result = fetch(entry.dataset_id)  # nothing to do: the same content is local
+    assert (result.transferred, result.rebuilt) == (False, False)
+    assert (result.status, result.path) == ("same content", path)
 
-    runner = CliRunner()
     checked = runner.invoke(datagen, ["verify", entry.dataset_id])
     assert checked.exit_code == 0, checked.output
     assert f"OK the content of the published {entry.dataset_id}" in checked.output
@@ -100,9 +107,10 @@ def test_regenerating_a_registry_dataset_gives_its_content_checksum() -> None:
 
 
 @pytest.mark.slow
-def test_every_registry_dataset_regenerates_from_its_recipe() -> None:
+def test_every_registry_dataset_rebuilds_from_its_recipe() -> None:
     for entry in load_registry().entries.values():
-        _run(entry.recipe["command"])
+        result = fetch(entry.dataset_id)
+        assert result.rebuilt, entry.dataset_id
         assert _content(entry.local_path()) == entry.content_checksum, entry.dataset_id
 
 
@@ -128,7 +136,7 @@ def _document(**changes: object) -> dict:
     ("changes", "problem"),
     [
         ({"sha256": "ABC"}, "sha256 must be 64 lowercase hex digits"),
-        ({"urls": []}, "urls must be a non-empty list"),
+        ({"urls": f"{BASE}/prison-n2-random-v1.h5"}, "urls must be a list of URLs"),
         ({"urls": ["ftp://example.org/x.h5"]}, "is not an http or https URL"),
         ({"format": "zarr"}, "published datasets are hdf5"),
         ({"file": "../escape.h5"}, "file must be a plain file name"),
@@ -140,6 +148,11 @@ def test_bad_registry_entries_are_named(changes: dict, problem: str) -> None:
         UserError, match=f"registry r.json: entry 'prison-n2-random-v1': .*{problem}"
     ):
         parse_registry(_document(**changes), "r.json")
+
+
+def test_an_entry_without_mirrors_is_rebuild_only() -> None:
+    assert parse_registry(_document(), "r.json").get("prison-n2-random-v1").hosted
+    assert not parse_registry(_document(urls=[]), "r.json").get("prison-n2-random-v1").hosted
 
 
 def test_bad_registry_files_are_one_line_errors(tmp_path: Path) -> None:
@@ -252,18 +265,17 @@ def test_publish_refuses_bad_input(tmp_path: Path) -> None:
 
 
 def test_recipes_carry_modes_and_options_and_regenerate_the_content() -> None:
-    path = collect(
-        CollectRequest(
-            "prison",
-            4,
-            "degenerate",
-            n_episodes=2,
-            seed=7,
-            degenerate_mode="saboteur",
-            saboteur_fraction=0.5,
-            options={"max_cycles": 40, "obs_type": "image"},
-        )
+    request = CollectRequest(
+        "prison",
+        4,
+        "degenerate",
+        n_episodes=2,
+        seed=7,
+        degenerate_mode="saboteur",
+        saboteur_fraction=0.5,
+        options={"max_cycles": 40, "obs_type": "image"},
     )
+    path = collect(request)
     with load_dataset(path) as dataset:
         recipe = recipe_of(dataset.metadata)
         content = dataset.metadata["content_checksum"]
@@ -272,9 +284,43 @@ def test_recipes_carry_modes_and_options_and_regenerate_the_content() -> None:
         "--degenerate-mode saboteur --saboteur-fraction 0.5 --episodes 2 --seed 7 "
         "--option max_cycles=40 --option obs_type=image"
     )
+    assert collect_request(recipe["command"]) == request  # the command reads back as made
     path.unlink()
     _run(recipe["command"])
     assert _content(path) == content
+
+
+def test_a_recipe_keeps_the_version_and_options_of_any_type() -> None:
+    request = CollectRequest(
+        "prison",
+        2,
+        "random",
+        n_episodes=1,
+        seed=3,
+        version=2,
+        options={"max_cycles": 30, "obs_type": "vector"},
+    )
+    with load_dataset(collect(request)) as dataset:
+        command = recipe_of(dataset.metadata)["command"]
+    assert command.endswith("--seed 3 --version 2 --option max_cycles=30")  # default left out
+    assert collect_request(command) == replace(request, options={"max_cycles": 30})
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        ("marl-datagen combine a b --into c", "not a marl-datagen collect command"),
+        ("--agents two", "--agents expects int, got 'two'"),
+        ("--agents 2 --workers 2", "--workers is not a flag of a recipe"),
+        ("--agents 2 --seed", "--seed has no value"),
+        ("--seed 0", "--agents is missing"),
+    ],
+)
+def test_a_recipe_that_cannot_be_read_is_named(command: str, problem: str) -> None:
+    if not command.startswith("marl-datagen"):
+        command = f"marl-datagen collect --env prison --quality random --episodes 2 {command}"
+    with pytest.raises(UserError, match=re.escape(problem)):
+        collect_request(command)
 
 
 def test_a_combined_dataset_recipe_regenerates_it_from_its_sources() -> None:

@@ -272,3 +272,14 @@ def test_unknown_id_names_the_closest_local_ids(data_home: Path) -> None:
     _collect("hdf5", None)
     with pytest.raises(UserError, match="closest local ids: pursuit-n2-random-v1"):
         load_dataset("pursuit-n2-randon-v1")
+
+
+def test_closest_local_ids_name_an_id_in_both_formats_once(data_home: Path) -> None:
+    _collect("hdf5", None)
+    _collect("zarr", None)
+    _collect("hdf5", None, version=2)
+    with pytest.raises(UserError) as raised:
+        load_dataset("pursuit-n2-randon-v1")
+    assert str(raised.value).endswith(
+        "closest local ids: pursuit-n2-random-v1, pursuit-n2-random-v2"
+    )
