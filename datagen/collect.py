@@ -184,8 +184,8 @@ class Staging:
         request_file = self.root / "request.json"
         if self.root.exists():
             if resume:
-                staged = json.loads(request_file.read_text()) if request_file.exists() else None
-                if staged != json.loads(json.dumps(identity)):
+                if not self.holds(identity):
+                    staged = json.loads(request_file.read_text()) if request_file.exists() else None
                     raise UserError(
                         f"cannot resume {self.root}: it was started with other arguments "
                         f"({staged}); drop --resume and pass --force to start over"
@@ -204,6 +204,13 @@ class Staging:
             tmp = request_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(identity, indent=2))
             os.replace(tmp, request_file)
+
+    def holds(self, identity: dict[str, Any]) -> bool:
+        """Whether this staging exists and was started for the request of `identity`."""
+        request_file = self.root / "request.json"
+        if not request_file.exists():
+            return False
+        return json.loads(request_file.read_text()) == json.loads(json.dumps(identity))
 
     def done(self) -> list[int]:
         """Indices of the episodes already staged."""
@@ -379,6 +386,12 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
     request.validate()
     path = request.path()
     if path.exists() and not request.force:
+        staging = Staging(path)
+        if request.resume and staging.holds(request.identity()):
+            # Killed after the dataset was renamed into place, before its staging was removed:
+            # the dataset is this very collection, finished.
+            staging.remove()
+            return path
         raise UserError(f"{path} already exists; pass --force to replace it")
     env = make_env(request.env, request.n_agents, **request.options)
     policy = make_policy(request.behaviour, env)  # fails early: unknown quality, no recipe

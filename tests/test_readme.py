@@ -1,7 +1,7 @@
-"""The README's command-line block runs as written: every line, in order, as a real process of the
-installed console scripts, with tiny counts substituted (the table below), in a scratch data home
-and a scratch copy of `data/`, from a scratch working directory — nothing in the work tree is
-written."""
+"""The README's command-line blocks run as written (the datasets block, then the published-datasets
+block from an empty data home): every line, in order, as a real process of the installed console
+scripts, with tiny counts substituted (the table below), in a scratch data home and a scratch copy
+of `data/`, from a scratch working directory: nothing in the work tree is written."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The block is the ```bash block of the README that starts with this line.
-FIRST_LINE = "marl-datagen envs"
+#: The blocks are the ```bash blocks of the README that start with these lines, run in this order.
+FIRST_LINES = ("marl-datagen envs", "marl-datagen list --remote")
 
 #: (pattern, replacement) applied with `re.sub`, in order, to each line (comments stripped). Each
 #: must change at least one line, so a README edit cannot leave the table silently stale.
@@ -36,10 +36,11 @@ TINY = [
 ]
 
 
-def readme_command_lines() -> list[str]:
-    """The command lines of the README's command-line block, comments stripped."""
+def readme_command_lines(first: str) -> list[str]:
+    """The command lines of the README's ```bash block that starts with `first`, comments
+    stripped."""
     blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
-    block = next(b for b in blocks if b.startswith(FIRST_LINE))
+    block = next(b for b in blocks if b.startswith(first))
     words = (shlex.split(line, comments=True) for line in block.splitlines())
     return [shlex.join(w) for w in words if w]
 
@@ -53,21 +54,15 @@ def tiny(line: str, used: set[int]) -> str:
     return line
 
 
-def test_readme_command_lines_run_as_written(tmp_path: Path, data_home: Path) -> None:
-    project_data = tmp_path / "project-data"
-    shutil.copytree(ROOT / "data", project_data)
-    env = {**os.environ, "MARL_DATA_HOME": str(data_home), "MARL_PROJECT_DATA": str(project_data)}
-    scripts = Path(sys.executable).parent  # the console scripts installed beside this python
-    lines = readme_command_lines()
-    assert len(lines) > 10 and lines[0] == FIRST_LINE
-
-    used: set[int] = set()
+def run_lines(lines: list[str], cwd: Path, env: dict[str, str], used: set[int]) -> None:
+    """Run each line, in order, as a process of the console scripts beside this python."""
+    scripts = Path(sys.executable).parent
     for line in lines:
         argv = shlex.split(tiny(line, used))
         assert (scripts / argv[0]).exists(), f"{line}: no console script {argv[0]} in {scripts}"
         result = subprocess.run(
             [str(scripts / argv[0]), *argv[1:]],
-            cwd=tmp_path,
+            cwd=cwd,
             env=env,
             input="y\n",  # `delete` asks first: the reader answers yes
             capture_output=True,
@@ -78,6 +73,19 @@ def test_readme_command_lines_run_as_written(tmp_path: Path, data_home: Path) ->
             f"README line `{line}`, run as `{shlex.join(argv)}`, exited {result.returncode}:\n"
             f"{result.stderr[-3000:]}"
         )
+
+
+def test_readme_command_lines_run_as_written(tmp_path: Path, data_home: Path) -> None:
+    project_data = tmp_path / "project-data"
+    shutil.copytree(ROOT / "data", project_data)
+    env = {**os.environ, "MARL_DATA_HOME": str(data_home), "MARL_PROJECT_DATA": str(project_data)}
+    datasets, published = (readme_command_lines(first) for first in FIRST_LINES)
+    assert len(datasets) > 10 and len(published) == 4
+    used: set[int] = set()
+    run_lines(datasets, tmp_path, env, used)
+    # The published block as a new user runs it: from an empty data home.
+    published_home = tmp_path / "published-home"
+    run_lines(published, tmp_path, {**env, "MARL_DATA_HOME": str(published_home)}, used)
     unused = [TINY[i][0] for i in range(len(TINY)) if i not in used]
     assert not unused, f"substitutions that match no README line: {unused}"
 
@@ -97,3 +105,9 @@ def test_readme_command_lines_run_as_written(tmp_path: Path, data_home: Path) ->
     assert reference["pursuit"]["2"]["episodes"] == 2
     recipes = json.loads((project_data / "medium_recipes.json").read_text())
     assert recipes["pursuit"]["2"]["episodes"] == 1
+    # The published block: rebuilt (no mirror hosts it), then published for upload.
+    assert (published_home / "prison" / "n2" / "expert-v1.h5").is_file()
+    published = json.loads((tmp_path / "dist" / "registry.json").read_text())
+    assert published["datasets"]["prison-n2-expert-v1"]["urls"] == [
+        "https://host/folder/prison-n2-expert-v1.h5"
+    ]

@@ -128,6 +128,12 @@ def test_kills_at_many_moments_never_leave_a_partial_dataset(tmp_path: Path) -> 
         assert not list(staging.root.glob("*.tmp*")), f"killed at {event!r}: no staged half-file"
         assert writing.exists() == writing_exists, f"killed at {event!r}"
 
+    # (e) after the rename, before the staging is removed: a complete dataset, and --resume
+    # recognises it as the finished collection.
+    _kill_at("written", "--out", str(target), "--resume", env=env)
+    assert verify(target).ok and staging.done() == list(range(N_EPISODES))
+    plain = _cli("--out", str(target), env=env)
+    assert plain.returncode == 2 and "already exists" in plain.stderr
     resumed = _cli("--out", str(target), "--resume", env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert verify(target).ok and not staging.root.exists() and not writing.exists()
