@@ -174,7 +174,7 @@ class Algorithm:
         alive: Tensor | np.ndarray,
         action_mask: Tensor | np.ndarray | None = None,
         greedy: bool = True,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> Tensor:
         """Actions for a team of any size.
 
@@ -184,7 +184,8 @@ class Algorithm:
             action_mask: (N, A) or (B, N, A) bool legal actions; None: all legal.
             greedy: the best-scoring legal action; else sample from the softmax of the scores
                 over legal actions (Boltzmann for Q-values).
-            generator: the torch generator sampling draws from (on the algorithm's device).
+            generator: the torch generator sampling draws from (on the algorithm's device), or
+                one per team of the batch: team b then draws exactly what it would alone.
 
         Returns:
             (N,) or (B, N) int64 actions, never an illegal one, on the algorithm's device.
@@ -202,6 +203,12 @@ class Algorithm:
             mask = mask.reshape(scores.shape)
         if greedy:
             actions = masked_argmax(scores, mask)
+        elif isinstance(generator, list):  # one generator per team: (N, A) draws from each
+            probs = masked_softmax(scores, mask)  # (B, N, A)
+            draws = [
+                torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generator, strict=True)
+            ]
+            actions = torch.stack(draws)[..., 0]
         else:
             probs = masked_softmax(scores, mask).reshape(-1, scores.shape[-1])  # (B * N, A)
             sampled = torch.multinomial(probs, 1, generator=generator)

@@ -23,6 +23,7 @@ from benchmark.perf import (
     measure_algos,
     measure_datasets,
     measure_envs,
+    measure_eval_cost,
     perf_dataset,
 )
 from datagen.clikit import CliGroup, make_console, parse_options
@@ -102,6 +103,84 @@ def perf_envs(
             f"{r.env_steps_per_s:,.0f}",
             f"{r.agent_steps_per_s:,.0f}",
             f"{r.ratio_to_smallest:.2f}x",
+        )
+    make_console().print(table)
+
+
+@perf.command("eval")
+@click.option("--env", "names", multiple=True, help="Env (repeatable; default: every env).")
+@click.option(
+    "--agents",
+    "counts",
+    type=int,
+    multiple=True,
+    help="Team size (repeatable; default: the smallest and largest of each env's ladder).",
+)
+@click.option("--algo", default="bc", show_default=True, help="Algorithm to train and evaluate.")
+@click.option(
+    "--episodes", "n_episodes", default=4, show_default=True, help="Evaluation episodes (a batch)."
+)
+@click.option("--updates", "n_updates", default=100, show_default=True, help="Updates timed.")
+@click.option("--batch-size", default=256, show_default=True, help="Transitions per update.")
+@click.option("--seed", default=0, show_default=True, help="Seed of data, model and episodes.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+def perf_eval(
+    names: tuple[str, ...],
+    counts: tuple[int, ...],
+    algo: str,
+    n_episodes: int,
+    n_updates: int,
+    batch_size: int,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """The cost model: seconds per evaluation episode and per 1,000 training updates, per env and
+    team size, on this machine, so suites can be sized before they run.
+
+    Each row collects one random episode of the env at that size, times `--updates` updates of
+    `--algo` on it, then times the batched evaluation of that model over `--episodes` full
+    episodes. Figures hold for this machine and its load at the time of the run.
+
+    \b
+    Example:
+      marl-bench perf eval --env pursuit --agents 2 --agents 8 --agents 16
+    """
+    from algos.registry import get_entry
+
+    get_entry(algo)
+    envs = list(names) or env_names()
+    for name in envs:
+        for n in counts:
+            check_request(name, n, {})
+    rows = []
+    progress = Progress(console=make_console(), transient=True, disable=as_json)
+    with tempfile.TemporaryDirectory() as workdir, progress:
+        cells = [(name, n) for name in envs for n in (counts or default_counts(name))]
+        task = progress.add_task("measuring", total=len(cells))
+        for name, n in cells:
+            progress.update(task, description=f"{name} n={n}")
+            rows.append(
+                measure_eval_cost(
+                    name, n, Path(workdir), algo, n_episodes, n_updates, batch_size, seed
+                )
+            )
+            progress.advance(task)
+    if as_json:
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
+        return
+    table = Table(
+        title=f"Cost per evaluation episode and per 1,000 updates of {algo} "
+        f"(batch {batch_size}; {platform.machine()}, {os.cpu_count()} cores)"
+    )
+    for column in ("env", "agents", "episode length", "s / eval episode", "s / 1k updates"):
+        table.add_column(column, justify="left" if column == "env" else "right")
+    for row in rows:
+        table.add_row(
+            row.env,
+            str(row.n_agents),
+            f"{row.mean_length:.0f}",
+            f"{row.seconds_per_episode:.2f}",
+            f"{row.seconds_per_1k_updates:.1f}",
         )
     make_console().print(table)
 
@@ -285,54 +364,77 @@ def train_command(
 @main.command("evaluate")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--env", default=None, help="Env [default: the run's env].")
-@click.option("--agents", "n_agents", type=int, help="Team size [default: the run's largest].")
-@click.option("--episodes", "n_episodes", default=10, show_default=True, help="Episodes to play.")
+@click.option(
+    "--agents",
+    "sizes",
+    type=int,
+    multiple=True,
+    help="Team size, repeatable: the checkpoint is loaded once and played at each "
+    "[default: the run's largest].",
+)
+@click.option(
+    "--episodes", "n_episodes", default=10, show_default=True, help="Episodes per team size."
+)
 @click.option("--seed", default=0, show_default=True, help="Evaluation seed.")
 @click.option(
     "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Env option override."
 )
 @click.option("--checkpoint", default="latest.pt", show_default=True, help="File in checkpoints/.")
 @click.option("--sample", is_flag=True, help="Sample actions instead of taking the greedy one.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON record.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes sharing the episodes (for envs without a vectorised engine).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON record per team size.")
 def evaluate_command(
     run_dir: Path,
     env: str | None,
-    n_agents: int | None,
+    sizes: tuple[int, ...],
     n_episodes: int,
     seed: int,
     option_pairs: tuple[str, ...],
     checkpoint: str,
     sample: bool,
+    workers: int,
     as_json: bool,
 ) -> None:
-    """Play a trained run online at any team size: mean team return and normalized score.
+    """Play a trained run online at any team sizes: mean team return and normalized score.
+
+    All episodes of a team size play as one batch (one forward pass per step for every agent of
+    every running episode); the same seeds give the same returns as playing them one by one.
 
     \b
     Examples:
       marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 8 --episodes 10
+      marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 2 --agents 4 --agents 8
     """
     from benchmark.evaluate import evaluate_run
 
     with make_console().status("evaluating...") if not as_json else nullcontext():
-        result = evaluate_run(
+        results = evaluate_run(
             run_dir,
             env,
-            n_agents,
+            list(sizes),
             n_episodes,
             seed,
             parse_options(option_pairs),
             checkpoint,
             greedy=not sample,
+            workers=workers,
         )
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
-        return
-    score = "n/a" if result.normalized_score is None else f"{result.normalized_score:.1f}"
-    click.echo(
-        f"{result.algo} ({result.step} updates) on {result.env} with {result.n_agents} agents, "
-        f"{n_episodes} episodes: team return {result.mean:.2f} ± {result.std:.2f}, "
-        f"normalized score {score}"
-    )
+    for result in results:
+        if as_json:
+            click.echo(json.dumps(result.as_dict()))
+            continue
+        score = "n/a" if result.normalized_score is None else f"{result.normalized_score:.1f}"
+        click.echo(
+            f"{result.algo} ({result.step} updates) on {result.env} with {result.n_agents} "
+            f"agents, {n_episodes} episodes: team return {result.mean:.2f} ± {result.std:.2f}, "
+            f"normalized score {score}"
+        )
 
 
 @perf.command("algos")

@@ -1,10 +1,13 @@
 """Online evaluation of a training run at any env and team size.
 
-`load_run` rebuilds the algorithm from a run directory (config.json + a checkpoint); `RunPolicy`
-wraps it as a datagen `BehaviourPolicy`, so evaluation plays episodes through datagen's own
-`evaluate` and `play` — the same episode loop and seeding as collection. The algorithm's networks
-normalise observations themselves, with the statistics of its training data, so the policy passes
-raw observations exactly as the env returns them.
+`load_run` rebuilds the algorithm from a run directory (config.json + a checkpoint). Evaluation
+plays all episodes of a team size as one batch (`datagen.policies.evaluate.evaluate_batched`): each
+step, one forward pass for every agent of every running episode (`LearnedActors`), on pursuit's
+vectorised engine or on a batch of envs, optionally across worker processes. Episode seeds are
+datagen's, and `RunPolicy` wraps the algorithm as a datagen `BehaviourPolicy` for one-at-a-time
+play (`datagen.policies.evaluate.evaluate`): the two give the same returns (tested). The
+algorithm's networks normalise observations themselves, with the statistics of its training data,
+so raw observations are passed exactly as the env returns them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from datagen.dataset import open_dataset
 from datagen.envs import check_request
 from datagen.errors import UserError
 from datagen.policies import TeamAction
-from datagen.policies.evaluate import Evaluation, evaluate
+from datagen.policies.evaluate import Evaluation, evaluate_batched
 from datagen.policies.records import normalized_score, reference_scores
 
 
@@ -67,6 +70,12 @@ def load_run(run_dir: Path | str, checkpoint: str = LATEST, device: str = "cpu")
     return LoadedRun(run_dir, config, algo, int(state["step"]))
 
 
+def episode_generator(rng: np.random.Generator, device: torch.device) -> torch.Generator:
+    """The torch generator a sampling policy draws its actions from in one episode, seeded from
+    the episode's numpy generator (`numpy.random.default_rng(episode seed)`, fresh)."""
+    return torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+
+
 class RunPolicy:
     """A trained algorithm acting as a datagen behaviour policy, for any team size.
 
@@ -84,7 +93,7 @@ class RunPolicy:
         self.generator = torch.Generator(device=algo.device)
 
     def reset(self, env: Any, rng: np.random.Generator) -> None:
-        self.generator.manual_seed(int(rng.integers(2**63 - 1)))
+        self.generator = episode_generator(rng, self.algo.device)
 
     def act(
         self, env: Any, obs: np.ndarray, alive: np.ndarray, rng: np.random.Generator
@@ -97,6 +106,67 @@ class RunPolicy:
 
     def spec(self) -> dict[str, Any]:
         return {"name": f"learned-{self.algo.name}", "labels": list(self.labels)}
+
+
+def check_env_fits(algo: Algorithm, env: Any, where: str) -> None:
+    """The model reads the env's observations and acts in its action space.
+
+    Raises:
+        UserError: naming the mismatch.
+    """
+    agent = env.possible_agents[0]
+    check_obs_shape(algo.spec, env.observation_space(agent).shape, where)
+    n_actions = int(env.action_space(agent).n)
+    if n_actions != algo.spec.n_actions:
+        raise UserError(
+            f"{where} has {n_actions} actions, the model was trained on {algo.spec.n_actions}"
+        )
+
+
+class LearnedActors:
+    """Builds the batch actor of a trained algorithm for an env batch (`evaluate_batched`): every
+    running episode's team in one forward pass; sampled actions (greedy False) draw, episode by
+    episode, from the generator `RunPolicy` would use, so a batch plays what one-at-a-time
+    evaluation plays. Picklable: the algorithm travels to worker processes as its state.
+
+    Args:
+        algo: the algorithm.
+        greedy: greedy actions, else sampled.
+        where: the env and team size, for errors.
+    """
+
+    def __init__(self, algo: Algorithm, greedy: bool, where: str) -> None:
+        self.algo, self.greedy, self.where = algo, greedy, where
+
+    def __call__(self, batch: Any, seeds: list[int]) -> Callable[..., np.ndarray]:
+        check_env_fits(self.algo, batch, self.where)
+        generators = None
+        if not self.greedy:
+            rngs = (np.random.default_rng(seed) for seed in seeds)
+            generators = [episode_generator(rng, self.algo.device) for rng in rngs]
+
+        def act(obs: np.ndarray, alive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            chosen = None if generators is None else [generators[b] for b in rows]
+            with torch.no_grad():
+                return self.algo.act(obs, alive, None, self.greedy, chosen).cpu().numpy()
+
+        return act
+
+    def __getstate__(self) -> dict[str, Any]:
+        algo = self.algo
+        rebuild = (algo.name, algo.spec, algo.config, algo.seed, str(algo.device))
+        return {
+            "rebuild": rebuild,
+            "state": algo.state_dict(),
+            "greedy": self.greedy,
+            "where": self.where,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        name, spec, config, seed, device = state["rebuild"]
+        self.algo = build_algorithm(name, spec, config, seed, device)
+        self.algo.load_state_dict(state["state"])
+        self.greedy, self.where = state["greedy"], state["where"]
 
 
 @dataclass
@@ -165,54 +235,66 @@ def evaluate_algorithm(
     seed: int = 0,
     options: dict[str, Any] | None = None,
     greedy: bool = True,
+    workers: int = 1,
 ) -> tuple[Evaluation, float | None]:
-    """Play `n_episodes` of `algo` on `env` with `n_agents` agents (episode i seeded from
-    (seed, i) as in datagen); returns the evaluation and the normalised mean score.
+    """Play `n_episodes` of `algo` on `env` with `n_agents` agents as one batch (episode i seeded
+    from (seed, i) as in datagen; `workers` processes share the episodes); returns the
+    evaluation and the normalised mean score.
 
     Raises:
         UserError: a bad env request, or an env whose observations the model cannot read.
     """
     options = dict(options or {})
     check_request(env, n_agents, options)
-
-    def make(built: Any) -> RunPolicy:
-        agent = built.possible_agents[0]
-        check_obs_shape(
-            algo.spec, built.observation_space(agent).shape, f"{env} with {n_agents} agents"
-        )
-        n_actions = int(built.action_space(agent).n)
-        if n_actions != algo.spec.n_actions:
-            raise UserError(
-                f"{env} has {n_actions} actions, the model was trained on {algo.spec.n_actions}"
-            )
-        return RunPolicy(algo, greedy)
-
-    result = evaluate(env, n_agents, make, n_episodes, seed=seed, options=options)
+    actors = LearnedActors(algo, greedy, f"{env} with {n_agents} agents")
+    result = evaluate_batched(env, n_agents, actors, n_episodes, seed, options, workers)
     return result, normalized(env, n_agents, result.mean)
+
+
+def evaluate_algorithm_sizes(
+    algo: Algorithm,
+    env: str,
+    sizes: list[int],
+    n_episodes: int,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    greedy: bool = True,
+    workers: int = 1,
+) -> dict[int, tuple[Evaluation, float | None]]:
+    """`evaluate_algorithm` of one model at every team size of `sizes`, by size."""
+    return {
+        n: evaluate_algorithm(algo, env, n, n_episodes, seed, options, greedy, workers)
+        for n in sizes
+    }
 
 
 def evaluate_run(
     run_dir: Path | str,
     env: str | None = None,
-    n_agents: int | None = None,
+    n_agents: int | list[int] | None = None,
     n_episodes: int = 10,
     seed: int = 0,
     options: dict[str, Any] | None = None,
     checkpoint: str = LATEST,
     greedy: bool = True,
-) -> RunEvaluation:
-    """Evaluate a run online.
+    workers: int = 1,
+) -> list[RunEvaluation]:
+    """Evaluate a run online at one or several team sizes (the checkpoint is loaded once).
 
     Args:
         run_dir: the run directory.
         env: env name (default: the run's env).
-        n_agents: team size (default: the run's largest training team).
-        n_episodes: episodes.
+        n_agents: a team size or a list of them (default: the run's largest training team).
+        n_episodes: episodes per team size.
         seed: evaluation seed.
         options: env options overriding the run's (default: exactly the run's options, so the
             env is the one the data came from, at any team size).
         checkpoint: a file under `checkpoints/`.
         greedy: greedy actions (default) or sampled.
+        workers: processes sharing each size's episodes.
+
+    Returns:
+        One evaluation per team size, in the order given.
 
     Raises:
         UserError: not a run, a bad env request, or observations the model cannot read.
@@ -220,21 +302,25 @@ def evaluate_run(
     run = load_run(run_dir, checkpoint)
     run_env = run.config["env"]
     env = env or run_env["name"]
-    n_agents = n_agents or max(run_env["n_agents"])
+    sizes = [n_agents] if isinstance(n_agents, int) else list(n_agents or [])
+    sizes = sizes or [max(run_env["n_agents"])]
     merged = {**run_env["options"], **(options or {})} if env == run_env["name"] else options
-    evaluation, score = evaluate_algorithm(
-        run.algo, env, n_agents, n_episodes, seed, merged or {}, greedy
+    results = evaluate_algorithm_sizes(
+        run.algo, env, sizes, n_episodes, seed, merged or {}, greedy, workers
     )
-    return RunEvaluation(
-        run_dir=Path(run_dir),
-        algo=run.config["algo"],
-        step=run.step,
-        env=env,
-        n_agents=n_agents,
-        options=merged or {},
-        evaluation=evaluation,
-        normalized_score=score,
-    )
+    return [
+        RunEvaluation(
+            run_dir=Path(run_dir),
+            algo=run.config["algo"],
+            step=run.step,
+            env=env,
+            n_agents=n,
+            options=merged or {},
+            evaluation=evaluation,
+            normalized_score=score,
+        )
+        for n, (evaluation, score) in results.items()
+    ]
 
 
 def training_evaluator(

@@ -366,3 +366,93 @@ def measure_algos(
         if on_result is not None:
             on_result(result)
     return results
+
+
+@dataclass(frozen=True)
+class EvalCost:
+    """What one suite cell costs at one env and team size, to size suites before running them.
+
+    Attributes:
+        env: env name.
+        n_agents: team size.
+        algo: the algorithm trained and evaluated.
+        episodes: evaluation episodes played (one batch).
+        mean_length: their mean length in env steps.
+        seconds_per_episode: evaluation wall time per episode (the batch's time / episodes).
+        batch_size: transitions per training update.
+        seconds_per_1k_updates: training wall time per 1,000 updates (`fit`, from a small
+            random dataset of this env and size).
+    """
+
+    env: str
+    n_agents: int
+    algo: str
+    episodes: int
+    mean_length: float
+    seconds_per_episode: float
+    batch_size: int
+    seconds_per_1k_updates: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_eval_cost(
+    name: str,
+    n_agents: int,
+    workdir: Path,
+    algo: str = "bc",
+    n_episodes: int = 4,
+    n_updates: int = 100,
+    batch_size: int = 256,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> EvalCost:
+    """Time `n_updates` updates of `algo` (on one random episode of the env at this size) and
+    the batched evaluation of the trained model over `n_episodes` full episodes."""
+    from algos.data import OfflineData
+    from algos.registry import build_algorithm
+    from algos.train import fit
+    from benchmark.evaluate import evaluate_algorithm
+    from datagen.collect import CollectRequest, collect
+
+    options = dict(options or {})
+    path = collect(
+        CollectRequest(
+            name,
+            n_agents,
+            "random",
+            n_episodes=1,
+            seed=seed,
+            options=options,
+            out=workdir / f"{name}-n{n_agents}.h5",
+        )
+    )
+    data = OfflineData.from_datasets([path])
+    model = build_algorithm(algo, data.spec, seed=seed)
+    start = time.perf_counter()
+    fit(
+        model,
+        data,
+        n_updates,
+        workdir / f"{name}-n{n_agents}-{algo}",
+        seed=seed,
+        batch_size=batch_size,
+        log_every=n_updates,
+        checkpoint_every=n_updates,
+        progress=False,
+    )
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    evaluation, _ = evaluate_algorithm(model, name, n_agents, n_episodes, seed, options)
+    eval_s = time.perf_counter() - start
+    return EvalCost(
+        env=name,
+        n_agents=n_agents,
+        algo=algo,
+        episodes=n_episodes,
+        mean_length=float(np.mean(evaluation.lengths)),
+        seconds_per_episode=eval_s / n_episodes,
+        batch_size=batch_size,
+        seconds_per_1k_updates=train_s / n_updates * 1000,
+    )

@@ -6,7 +6,7 @@ Collection (which records every array) and evaluation (which only sums rewards) 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +96,44 @@ def play(
             next_state=next_state,
         )
         team_obs, alive, state = next_obs, next_alive, next_state
+
+
+#: `act(obs (R, N, ...), alive (R, N), rows (R,)) -> actions (R, N)`: the actions of the R episodes
+#: still running (`rows` are their slots in the batch), all in one call.
+BatchActor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class BatchEpisode:
+    """One episode of a batch: its team return, steps and the env's metrics at its end."""
+
+    team_return: float
+    length: int
+    metrics: dict[str, float]
+
+
+def play_batch(batch: Any, act: BatchActor, seeds: list[int]) -> list[BatchEpisode]:
+    """Play one episode per seed on `batch` (a `datagen.envs.batch` batch of len(seeds) slots),
+    asking `act` once per step for the actions of every episode still running.
+
+    Episode b starts from `reset(seed=seeds[b])`; its team return sums each step's rewards over
+    agents in float64, as `play` does, so an actor that acts as a policy would on each episode
+    alone gives the returns of playing the episodes one at a time.
+    """
+    obs, alive = batch.reset(seeds)
+    totals, lengths = [0.0] * len(seeds), [0] * len(seeds)
+    metrics: list[dict[str, float]] = [{} for _ in seeds]
+    running = np.ones(len(seeds), dtype=bool)
+    while running.any():
+        rows = np.flatnonzero(running)
+        actions = np.zeros(alive.shape, dtype=np.int64)  # (B, N); ended episodes ignore theirs
+        actions[rows] = act(obs[rows], alive[rows], rows)
+        step = batch.step(actions)
+        for b in rows:
+            totals[b] += float(step.rewards[b].sum(dtype=np.float64))
+            lengths[b] += 1
+            if step.done[b]:
+                running[b] = False
+                metrics[b] = batch.episode_metrics(int(b))
+        obs, alive = step.obs, step.alive
+    return [BatchEpisode(*episode) for episode in zip(totals, lengths, metrics, strict=True)]

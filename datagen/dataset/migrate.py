@@ -33,11 +33,15 @@ def env_block_v1_to_v2(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
         UserError: when the env suite cannot describe that env any more.
     """
     # Only migration needs the env suite, and only for old files.
-    from datagen.envs import env_record
+    from datagen.envs import env_record, get_spec
 
     env = metadata["env"]
+    options = dict(env["kwargs"])
     try:
-        return env_record(env["name"], int(metadata["n_agents"]), **env["kwargs"])
+        if "implementation" in get_spec(env["name"]).options:
+            # Version 1 knew only PettingZoo's implementation (pursuit's vectorised one came later).
+            options.setdefault("implementation", "pettingzoo")
+        return env_record(env["name"], int(metadata["n_agents"]), **options)
     except UserError as err:
         raise UserError(f"{path}: cannot migrate its format-1 env record: {err}") from err
 

@@ -16,6 +16,7 @@ from datagen.envs.registry import (
     env_record,
     get_spec,
     make_env,
+    make_env_batch,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "env_record",
     "get_spec",
     "make_env",
+    "make_env_batch",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from pettingzoo import ParallelEnv
 
+from datagen.envs.batch import EnvBatch, TeamEnvBatch, VectorPursuitBatch
 from datagen.envs.prison import PrisonEnv
 from datagen.envs.waterworld import WaterworldEnv
 from datagen.envs.wrappers import GymnasiumParallelEnv, TeamEnv
@@ -95,6 +96,9 @@ class EnvRecipe:
         action_table: (A, D) float32 array: discrete action k sends `action_table[k]` to the env;
             None when actions pass through unchanged.
         on_reset: a fix-up run after every reset of a reused env (a fresh env needs none).
+        implementation: an importable class of ours that takes `pettingzoo_kwargs` and plays the
+            very same env faster (pursuit's vectorised one), built instead of
+            `pettingzoo.make`; None: PettingZoo's own.
     """
 
     pettingzoo_id: str | None = None
@@ -103,6 +107,7 @@ class EnvRecipe:
     wrappers: tuple[dict[str, Any], ...] = ()
     action_table: np.ndarray | None = None
     on_reset: Callable[[ParallelEnv], None] | None = None
+    implementation: str | None = None
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready part of the recipe, as stored in dataset metadata."""
@@ -110,6 +115,7 @@ class EnvRecipe:
             {
                 "pettingzoo_id": self.pettingzoo_id,
                 "pettingzoo_kwargs": self.pettingzoo_kwargs,
+                "implementation": self.implementation,
                 "constructor": self.constructor,
                 "wrappers": list(self.wrappers),
                 "action_table": None if self.action_table is None else self.action_table.tolist(),
@@ -126,13 +132,17 @@ class EnvRecipe:
             constructor=record["constructor"],
             wrappers=tuple(record["wrappers"]),
             action_table=None if table is None else np.asarray(table, dtype=np.float32),
+            implementation=record.get("implementation"),
         )
 
     def construct(self) -> ParallelEnv:
         """Build the env the recipe describes: the constructor, then each wrapper in order."""
         if self.pettingzoo_id is not None:
             kwargs = _ale_roms_of_this_machine(self.pettingzoo_kwargs)
-            env = _pettingzoo_parallel(self.pettingzoo_id, **kwargs)
+            if self.implementation is not None:
+                env = import_callable(self.implementation)(**kwargs)
+            else:
+                env = _pettingzoo_parallel(self.pettingzoo_id, **kwargs)
         else:
             env = import_callable(self.constructor["name"])(**self.constructor["kwargs"])
         for wrapper in self.wrappers:
@@ -193,8 +203,23 @@ def _split_options(options: dict[str, Any], names: tuple[str, ...]) -> dict[str,
 IMAGE_OPTIONS = ("obs_size", "grayscale", "frame_stack")
 
 
+#: Pursuit's implementations: ours, vectorised with numpy (the default; bit for bit PettingZoo's,
+#: see datagen/envs/pursuit.py), or PettingZoo's own.
+PURSUIT_IMPLEMENTATIONS = {"vectorised": "datagen.envs.pursuit.PursuitEnv", "pettingzoo": None}
+
+
 def _pursuit(n: int, options: dict[str, Any]) -> EnvRecipe:
-    return EnvRecipe("sisl/pursuit-v5", {"n_pursuers": n, **options})
+    implementation = options.pop("implementation")
+    if implementation not in PURSUIT_IMPLEMENTATIONS:
+        raise EnvConfigError(
+            f"unknown pursuit implementation {implementation!r}; valid implementations: "
+            f"{', '.join(PURSUIT_IMPLEMENTATIONS)}"
+        )
+    return EnvRecipe(
+        "sisl/pursuit-v5",
+        {"n_pursuers": n, **options},
+        implementation=PURSUIT_IMPLEMENTATIONS[implementation],
+    )
 
 
 def _pistonball(n: int, options: dict[str, Any]) -> EnvRecipe:
@@ -367,9 +392,11 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "urgency_reward": -0.1,
                 "surround": True,
                 "constraint_window": 1.0,
+                "implementation": "vectorised",
             },
             recipe=_pursuit,
-            notes="n = n_pursuers; evaders are caught when surrounded on every open side",
+            notes="n = n_pursuers; evaders are caught when surrounded on every open side; "
+            "implementation=vectorised (ours, numpy, PettingZoo's exact dynamics) or pettingzoo",
         ),
         EnvSpec(
             name="pistonball",
@@ -650,6 +677,38 @@ def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: An
         record=record,
         on_reset=recipe.on_reset,
     )
+
+
+def make_env_batch(
+    name: str,
+    n_agents: int,
+    n_envs: int,
+    metrics: Callable[[Any], dict[str, float]] | None = None,
+    **options: Any,
+) -> EnvBatch:
+    """Build a batch of `n_envs` episodes of env `name` played in lockstep (see
+    `datagen.envs.batch`): pursuit's vectorised engine when pursuit runs on it, else `n_envs`
+    envs of `make_env` stepped one after another.
+
+    Args:
+        name, n_agents, **options: as `make_env`.
+        n_envs: episodes played side by side.
+        metrics: the env's `episode_metrics(env)`, read when an episode ends (the vectorised
+            pursuit reports evaders caught itself).
+
+    Raises:
+        EnvConfigError: as `make_env`, or `n_envs` below 1.
+    """
+    if n_envs < 1:
+        raise EnvConfigError(f"a batch needs at least 1 env, got {n_envs}")
+    recipe = env_recipe(name, n_agents, **options)
+    if recipe.implementation == PURSUIT_IMPLEMENTATIONS["vectorised"]:
+        from datagen.envs.pursuit import VectorPursuit
+
+        template = make_env(name, n_agents, **options)
+        engine = VectorPursuit(n_envs, **recipe.pettingzoo_kwargs)
+        return VectorPursuitBatch(engine, template)
+    return TeamEnvBatch([make_env(name, n_agents, **options) for _ in range(n_envs)], metrics)
 
 
 def env_from_record(record: dict[str, Any]) -> ParallelEnv:

@@ -1,8 +1,9 @@
 """Behaviour policies for pursuit (PettingZoo `sisl/pursuit-v5`).
 
 All are deterministic scripted controllers. The expert of teams other than 2 and the adversary
-read PettingZoo's base `Pursuit` object (`env.unwrapped.env`): the map, every pursuer's position
-and every evader's position. They are therefore **privileged** (they see the whole grid, not the
+read the env's positions (`base_env`: our vectorised `PursuitEnv`, or PettingZoo's base `Pursuit`
+object under `implementation=pettingzoo`): the map, every pursuer's position and every evader's
+position. They are therefore **privileged** (they see the whole grid, not the
 7x7 observations). The expert of a pair (n = 2) reads only each agent's own view
 (`PursuitViewPair`), so the learners can imitate it.
 
@@ -166,9 +167,16 @@ def build_grid(map_matrix: np.ndarray) -> Grid:
 
 
 def base_env(env: Any) -> Any:
-    """PettingZoo's base `Pursuit` object under a TeamEnv (or the raw AEC env)."""
+    """The env whose positions the privileged policies read, under a TeamEnv (or raw): our
+    vectorised `PursuitEnv`, or PettingZoo's base `Pursuit` object."""
     raw = env.unwrapped
     return getattr(raw, "env", raw)
+
+
+def pursuit_map(base: Any) -> np.ndarray:
+    """(x_size, y_size) map, -1 on the building (PettingZoo's `Pursuit.map_matrix`)."""
+    engine = getattr(base, "engine", None)
+    return base.map_matrix if engine is None else engine.map_matrix
 
 
 def _cells(layer: Any, y_size: int) -> np.ndarray:
@@ -179,13 +187,29 @@ def _cells(layer: Any, y_size: int) -> np.ndarray:
 
 
 def pursuer_cells(base: Any) -> np.ndarray:
-    """(N,) cell of every pursuer, in agent order."""
-    return _cells(base.pursuer_layer, base.y_size)
+    """(N,) cell (x * y_size + y) of every pursuer, in agent order."""
+    engine = getattr(base, "engine", None)
+    if engine is None:
+        return _cells(base.pursuer_layer, base.y_size)
+    x, y = engine.pursuer_positions()[0].T
+    return x * engine.y_size + y
+
+
+def evaders_gone(base: Any) -> np.ndarray:
+    """(E,) bool: the evaders caught so far."""
+    engine = getattr(base, "engine", None)
+    return np.asarray(base.evaders_gone) if engine is None else ~engine.evader_positions()[1][0]
 
 
 def evader_cells(base: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, cells) of the evaders still in play; ids index `Pursuit.evaders_gone`."""
-    return np.flatnonzero(~base.evaders_gone), _cells(base.evader_layer, base.y_size)
+    """(ids, cells) of the evaders still in play; ids index `evaders_gone`."""
+    engine = getattr(base, "engine", None)
+    if engine is None:
+        return np.flatnonzero(~base.evaders_gone), _cells(base.evader_layer, base.y_size)
+    positions, present = engine.evader_positions()
+    ids = np.flatnonzero(present[0])
+    x, y = positions[0, ids].T
+    return ids, x * engine.y_size + y
 
 
 def steps_towards(grid: Grid, cells: np.ndarray, goals: np.ndarray) -> np.ndarray:
@@ -272,9 +296,10 @@ class PursuitExpert(ScriptedPolicy):
         self._ensure_grid(base_env(env))
 
     def _ensure_grid(self, base: Any) -> Grid:
-        key = base.map_matrix.tobytes() + bytes(base.map_matrix.shape)
+        matrix = pursuit_map(base)
+        key = matrix.tobytes() + bytes(matrix.shape)
         if self._grid is None or key != self._map_key:
-            self._grid, self._map_key = build_grid(base.map_matrix), key
+            self._grid, self._map_key = build_grid(matrix), key
             self._corner_odds = None
         return self._grid
 
@@ -399,9 +424,10 @@ class PursuitAdversary(ScriptedPolicy):
 
     def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
         base = base_env(env)
-        key = base.map_matrix.tobytes() + bytes(base.map_matrix.shape)
+        matrix = pursuit_map(base)
+        key = matrix.tobytes() + bytes(matrix.shape)
         if self._grid is None or key != self._map_key:
-            self._grid, self._map_key = build_grid(base.map_matrix), key
+            self._grid, self._map_key = build_grid(matrix), key
         grid = self._grid
         pursuers = pursuer_cells(base)
         _, evaders = evader_cells(base)
@@ -576,4 +602,4 @@ def make_adversary(env: Any) -> PursuitAdversary:
 
 def episode_metrics(env: Any) -> dict[str, float]:
     """Evaders caught so far (read at the episode's end)."""
-    return {"evaders_caught": float(np.sum(base_env(env).evaders_gone))}
+    return {"evaders_caught": float(np.sum(evaders_gone(base_env(env))))}

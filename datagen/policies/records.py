@@ -26,19 +26,36 @@ def reference_scores(env: str, n_agents: int) -> dict[str, Any] | None:
     return read_json(project_data_dir() / REFERENCE_FILE).get(env, {}).get(str(n_agents))
 
 
-def normalized_score(env: str, n_agents: int, team_return: float) -> float:
-    """100 × (R − R_random) / (R_expert − R_random) at this env and team size.
+#: The references a normalised score can be measured against.
+REFERENCES = ("expert", "privileged")
+
+
+def normalized_score(
+    env: str, n_agents: int, team_return: float, reference: str = "expert"
+) -> float:
+    """100 × (R − R_random) / (R_ref − R_random) at this env and team size: with the default
+    reference the observation-only expert is 100; with `reference="privileged"`, the privileged
+    controller (the ceiling scale).
 
     Raises:
-        UserError: when no reference scores were measured for (env, n_agents).
+        UserError: no reference scores measured for (env, n_agents), or none for `reference`.
     """
+    if reference not in REFERENCES:
+        raise UserError(
+            f"unknown reference {reference!r}; valid references: {', '.join(REFERENCES)}"
+        )
     record = reference_scores(env, n_agents)
     if record is None:
         raise UserError(
             f"no reference scores for {env} with {n_agents} agents; "
             f"run: marl-datagen reference --env {env} --agents {n_agents}"
         )
-    low, high = record["random"]["mean"], record["expert"]["mean"]
+    if reference not in record:
+        raise UserError(
+            f"no {reference} reference for {env} with {n_agents} agents; "
+            f"run: marl-datagen reference --env {env} --agents {n_agents}"
+        )
+    low, high = record["random"]["mean"], record[reference]["mean"]
     return 100.0 * (team_return - low) / (high - low)
 
 

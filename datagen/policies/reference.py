@@ -38,6 +38,11 @@ def measure_reference(
     makers: dict[str, Callable[[Any], Any]] = {
         "random": lambda built: make_policy("random", built),
         "expert": lambda built: make_policy("expert", built),
+        **(
+            {"privileged": lambda built: make_policy("privileged", built)}
+            if hasattr(env_module(env), "make_privileged")
+            else {}
+        ),
         **getattr(env_module(env), "REFERENCE_BASELINES", {}),
     }
     for quality, make in makers.items():

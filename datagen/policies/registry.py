@@ -4,10 +4,13 @@ Each env has a module `datagen/policies/<env>.py` defining `make_expert(env)` an
 `make_adversary(env)` (and optionally `episode_metrics(env)`); this module turns a quality — and,
 for degenerate data, a mode — into a policy built from them.
 
-Qualities: `random` (uniform), `expert`, `medium` (expert/random mixture with the calibrated ε of
-`data/medium_recipes.json`), `degenerate`. Degenerate modes: `adversarial` (the default: the env's
-adversary acts against the team's goal), `collapsed` (every agent repeats one action) and
-`saboteur` (a fraction of the team is adversarial, the rest expert).
+Qualities: `random` (uniform), `expert` (observation-only: each agent's action a function of its own
+observation), `privileged` (the env's controller that reads env internals: oracle data, a ceiling,
+not imitable from the observations; the module's `make_privileged`), `medium` (expert/random
+mixture with the calibrated ε of `data/medium_recipes.json`), `degenerate`. Degenerate modes:
+`adversarial` (the default: the env's adversary acts against the team's goal), `collapsed`
+(every agent repeats one action) and `saboteur` (a fraction of the team is adversarial, the rest
+expert).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datagen.policies import BehaviourPolicy, RandomPolicy
 from datagen.policies.mixtures import Collapsed, EpsilonMixture, Saboteurs
 from datagen.policies.records import medium_recipe
 
-QUALITIES = ("random", "medium", "expert", "degenerate")
+QUALITIES = ("random", "medium", "expert", "privileged", "degenerate")
 DEGENERATE_MODES = ("adversarial", "collapsed", "saboteur")
 DEFAULT_DEGENERATE_MODE = "adversarial"
 
@@ -95,6 +98,13 @@ def make_policy(quality: str | Quality, env: Any) -> BehaviourPolicy:
     module = env_module(env_name)
     if spec.name == "expert":
         return module.make_expert(env)
+    if spec.name == "privileged":
+        if not hasattr(module, "make_privileged"):
+            raise UserError(
+                f"{env_name} has no privileged controller: its expert already acts from the "
+                "agents' observations alone; use --quality expert"
+            )
+        return module.make_privileged(env)
     if spec.name == "medium":
         epsilon = spec.epsilon
         if epsilon is None:

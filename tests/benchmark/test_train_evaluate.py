@@ -57,8 +57,9 @@ def test_train_then_evaluate_at_another_team_size(prison_run: Path) -> None:
 
 
 def test_evaluate_run_is_deterministic_and_matches_the_policy(prison_run: Path) -> None:
-    first = evaluate_run(prison_run, n_agents=4, n_episodes=2, seed=3)
-    second = evaluate_run(prison_run, n_agents=4, n_episodes=2, seed=3)
+    (first,) = evaluate_run(prison_run, n_agents=4, n_episodes=2, seed=3)
+    second, at_two = evaluate_run(prison_run, n_agents=[4, 2], n_episodes=2, seed=3)
+    assert (second.n_agents, at_two.n_agents) == (4, 2)
     assert first.evaluation.returns == second.evaluation.returns
     run = load_run(prison_run)
     policy = RunPolicy(run.algo)

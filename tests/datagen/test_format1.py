@@ -42,11 +42,14 @@ def test_a_format1_file_reads_as_format2(old: Path) -> None:
         meta = dataset.metadata
     assert meta["format_version"] == FORMAT_VERSION and meta["upgraded_from"] == 1
     env = meta["env"]
-    assert env == env_record(env["name"], meta["n_agents"], max_cycles=30)
+    # Version 1 knew only PettingZoo's pursuit: its files say so once migrated.
+    made_by = {"implementation": "pettingzoo"} if env["name"] == "pursuit" else {}
+    assert env == env_record(env["name"], meta["n_agents"], max_cycles=30, **made_by)
     assert "kwargs" not in env
     if env["name"] == "pursuit":
         assert env["pettingzoo_kwargs"]["n_pursuers"] == 2
         assert env["pettingzoo_kwargs"]["max_cycles"] == 30
+        assert env["implementation"] is None and env["options"]["implementation"] == "pettingzoo"
     else:
         assert env["pettingzoo_kwargs"]["n_walkers"] == 2
         assert "torque_levels" not in env["pettingzoo_kwargs"]

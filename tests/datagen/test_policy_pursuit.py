@@ -18,8 +18,11 @@ from datagen.policies.pursuit import (
     build_grid,
     corner_odds,
     episode_metrics,
+    evader_cells,
     make_adversary,
     make_expert,
+    pursuer_cells,
+    pursuit_map,
     steps_towards,
     team_groups,
 )
@@ -37,7 +40,7 @@ def grid():
     env = make_env("pursuit", 2)
     env.reset(seed=0)
     try:
-        return build_grid(base_env(env).map_matrix)
+        return build_grid(pursuit_map(base_env(env)))
     finally:
         env.close()
 
@@ -119,7 +122,8 @@ def _place(env, pursuers: list[tuple[int, int]], evaders: list[tuple[int, int]])
 )
 def test_expert_closes_the_ring_in_one_step(n, pursuers, evader, reward) -> None:
     view_pair, n = n < 0, abs(n)
-    env = make_env("pursuit", n, n_evaders=1)
+    # Placing agents by hand needs PettingZoo's own objects.
+    env = make_env("pursuit", n, n_evaders=1, implementation="pettingzoo")
     policy = make_expert(env) if view_pair or n != 2 else PursuitExpert(5, 2)
     rng = np.random.default_rng(0)
     env.reset(seed=3)
@@ -186,7 +190,7 @@ def test_deterministic_valid_actions_and_metrics(make) -> None:
             assert (decision.probs.sum(axis=1) == 1.0).all()
             actions.append(decision.actions)
             total += float(step.rewards.sum())
-        left = base_env(env).evader_layer.n_agents()
+        left = len(evader_cells(base_env(env))[0])
         assert episode_metrics(env) == {"evaders_caught": float(30 - left)}
         runs.append((np.stack(actions), total))
     assert runs[0][0].shape == runs[1][0].shape
@@ -215,6 +219,6 @@ def test_pair_expert_reads_only_its_views_and_forms_at_a_corner() -> None:
             views = np.stack([obs[agent] for agent in env.possible_agents])
             actions = pair.choose(None, views, np.ones(2, dtype=bool))
             obs, *_ = env.step(dict(zip(env.possible_agents, actions.tolist(), strict=True)))
-            allies = base_env(env).pursuer_layer.allies
-            formed |= {tuple(int(v) for v in a.current_pos) for a in allies} in slots
+            cells = pursuer_cells(base_env(env))
+            formed |= {(int(c) // 16, int(c) % 16) for c in cells} in slots
         assert formed, f"seed {seed}: the pair never held a corner"
