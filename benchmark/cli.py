@@ -20,6 +20,7 @@ from rich.table import Table
 
 from benchmark.perf import (
     default_counts,
+    env_cells,
     measure_algos,
     measure_datasets,
     measure_envs,
@@ -67,18 +68,38 @@ def perf() -> None:
     help="Team size (repeatable; default: the smallest and largest of each env's ladder).",
 )
 @click.option("--steps", "n_steps", default=300, show_default=True, help="Env steps per cell.")
+@click.option(
+    "--batch",
+    "batches",
+    multiple=True,
+    type=click.IntRange(min=1),
+    help="Episodes stepped together by our implementation of an env that also has PettingZoo's "
+    "(pursuit), measured beside it (repeatable; default: 1 and 20).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of envs and random actions.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
 def perf_envs(
-    names: tuple[str, ...], counts: tuple[int, ...], n_steps: int, seed: int, as_json: bool
+    names: tuple[str, ...],
+    counts: tuple[int, ...],
+    n_steps: int,
+    batches: tuple[int, ...],
+    seed: int,
+    as_json: bool,
 ) -> None:
     """Random-policy rollout speed: env-steps/s and agent-steps/s per env and team size.
 
-    The last column divides each row's agent-steps/s by that of the same env's smallest team, so
-    scaling can be read without trusting absolute figures on a shared machine.
+    \b
+    "vs smallest n" divides each row's agent-steps/s by that of the same env's smallest team, so
+    scaling can be read without trusting absolute figures on a shared machine. An env with our
+    own implementation beside PettingZoo's (pursuit) is measured both ways in the same run,
+    ours also as a batch of episodes stepped together (each plays --steps steps), and "vs
+    pettingzoo" divides its env-steps/s by PettingZoo's at the same team size.
     """
     selected = list(names) or env_names()
-    total = sum(len(counts or default_counts(name)) for name in selected)
+    batches = tuple(batches) or (1, 20)
+    total = sum(
+        len(counts or default_counts(name)) * len(env_cells(name, batches)) for name in selected
+    )
     with Progress(console=make_console(), transient=True, disable=as_json) as progress:
         task = progress.add_task("measuring", total=total)
         results = measure_envs(
@@ -87,22 +108,25 @@ def perf_envs(
             n_steps,
             seed,
             on_result=lambda r: progress.update(
-                task, advance=1, description=f"{r.env} n={r.n_agents}"
+                task, advance=1, description=f"{r.label} n={r.n_agents}"
             ),
+            batches=batches,
         )
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
         return
     table = Table(title=f"Random rollout, one process, {n_steps} steps ({platform.machine()})")
-    for column in ("env", "n", "env-steps/s", "agent-steps/s", "vs smallest n"):
+    columns = ("env", "n", "env-steps/s", "agent-steps/s", "vs smallest n", "vs pettingzoo")
+    for column in columns:
         table.add_column(column, justify="right" if column != "env" else "left")
     for r in results:
         table.add_row(
-            r.env,
+            r.label,
             str(r.n_agents),
             f"{r.env_steps_per_s:,.0f}",
             f"{r.agent_steps_per_s:,.0f}",
             f"{r.ratio_to_smallest:.2f}x",
+            "" if r.ratio_to_pettingzoo is None else f"{r.ratio_to_pettingzoo:.1f}x",
         )
     make_console().print(table)
 

@@ -1,7 +1,10 @@
 """Throughput measurements: how fast the environments run under a random policy.
 
 Figures are only comparable within one run on one machine (machines here are shared and noisy), so
-the table reports each count's agent-steps/s as a ratio to the smallest count of the same env.
+the table reports each count's agent-steps/s as a ratio to the smallest count of the same env, and
+an env that has an implementation of ours besides PettingZoo's (pursuit's `implementation` option)
+is measured both ways in the same run, ours also as a batch of episodes stepped together, with
+the speed-up over PettingZoo's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from datagen.envs import get_spec, make_env
+from datagen.envs import get_spec, make_env, make_env_batch
+
+#: The `implementation` option value that selects PettingZoo's original (the reference).
+PETTINGZOO = "pettingzoo"
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,13 @@ class EnvThroughput:
         seconds: wall time of those steps.
         env_steps_per_s: env_steps / seconds.
         agent_steps_per_s: env_steps_per_s * n_agents.
-        ratio_to_smallest: agent_steps_per_s over that of the smallest team size measured for env.
+        ratio_to_smallest: agent_steps_per_s over that of the smallest team size measured for the
+            same env, implementation and batch.
+        implementation: the env's `implementation` option ("pettingzoo" or ours), or None for
+            envs with only one.
+        batch: episodes stepped together (1: one env through `make_env`; more: `make_env_batch`).
+        ratio_to_pettingzoo: env_steps_per_s over that of PettingZoo's implementation at the same
+            team size in the same run (None for PettingZoo's rows and single-implementation envs).
     """
 
     env: str
@@ -38,9 +50,21 @@ class EnvThroughput:
     env_steps_per_s: float
     agent_steps_per_s: float
     ratio_to_smallest: float = 1.0
+    implementation: str | None = None
+    batch: int = 1
+    ratio_to_pettingzoo: float | None = None
+
+    @property
+    def label(self) -> str:
+        """The env's name, with the implementation and batch when there is a choice."""
+        if self.implementation is None:
+            return self.env
+        if self.batch == 1:
+            return f"{self.env} ({self.implementation})"
+        return f"{self.env} ({self.implementation}, batch {self.batch})"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "label": self.label}
 
 
 def random_rollout_speed(
@@ -62,7 +86,60 @@ def random_rollout_speed(
     seconds = time.perf_counter() - start
     env.close()
     per_s = n_steps / seconds
-    return EnvThroughput(name, n_agents, n_steps, seconds, per_s, per_s * n_agents)
+    return EnvThroughput(
+        name,
+        n_agents,
+        n_steps,
+        seconds,
+        per_s,
+        per_s * n_agents,
+        implementation=options.get("implementation"),
+    )
+
+
+def batched_rollout_speed(
+    name: str, n_agents: int, n_steps: int, n_envs: int, seed: int = 0, **options: Any
+) -> EnvThroughput:
+    """Step `n_envs` episodes of env `name` together (`make_env_batch`) with uniformly random
+    actions for `n_steps` batch steps.
+
+    Only the steps of running episodes count as env steps; when every episode of the batch has
+    ended, the batch is reset with fresh seeds (and the reset is timed).
+    """
+    batch = make_env_batch(name, n_agents, n_envs, **options)
+    rng = np.random.default_rng(seed)
+    n_actions = batch.action_space(batch.possible_agents[0]).n
+    seeds = iter(range(seed, seed + n_envs * (n_steps + 1)))
+    batch.reset([next(seeds) for _ in range(n_envs)])
+    done = np.zeros(n_envs, dtype=bool)
+    env_steps = 0
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        if done.all():
+            batch.reset([next(seeds) for _ in range(n_envs)])
+            done[:] = False
+        env_steps += int((~done).sum())
+        done = batch.step(rng.integers(n_actions, size=(n_envs, n_agents))).done
+    seconds = time.perf_counter() - start
+    batch.close()
+    per_s = env_steps / seconds
+    return EnvThroughput(
+        name,
+        n_agents,
+        env_steps,
+        seconds,
+        per_s,
+        per_s * n_agents,
+        implementation=options.get("implementation"),
+        batch=n_envs,
+    )
+
+
+def implementations(name: str) -> tuple[str, ...]:
+    """The implementations of env `name` to measure: PettingZoo's and ours (its default) when
+    the env has an `implementation` option, else none to choose from."""
+    ours = get_spec(name).options.get("implementation")
+    return () if ours is None else (PETTINGZOO, ours)
 
 
 def default_counts(name: str) -> tuple[int, ...]:
@@ -71,31 +148,69 @@ def default_counts(name: str) -> tuple[int, ...]:
     return tuple(sorted({ladder[0], ladder[-1]}))
 
 
+def env_cells(name: str, batches: tuple[int, ...] = (1, 20)) -> list[tuple[str | None, int]]:
+    """The (implementation, batch) pairs measured for env `name` at each team size: PettingZoo's
+    alone, then ours at every batch size, for an env with a choice; else one plain row."""
+    choices = implementations(name)
+    if not choices:
+        return [(None, 1)]
+    reference, ours = choices
+    return [(reference, 1)] + [(ours, batch) for batch in batches]
+
+
 def measure_envs(
     names: list[str],
     counts: tuple[int, ...] | None,
     n_steps: int,
     seed: int = 0,
     on_result: Callable[[EnvThroughput], None] | None = None,
+    batches: tuple[int, ...] = (1, 20),
 ) -> list[EnvThroughput]:
     """Measure every env of `names` at `counts` (default: `default_counts`).
 
+    An env with an `implementation` option is measured as PettingZoo's and as ours, ours also
+    as batches of `batches` episodes (batch 1: one env through `make_env`; a batch plays
+    `n_steps` steps of each of its episodes).
+
     Returns:
-        One `EnvThroughput` per (env, count), with `ratio_to_smallest` filled in per env.
+        One `EnvThroughput` per (env, count, implementation, batch), with `ratio_to_smallest`
+        filled in per (env, implementation, batch) and `ratio_to_pettingzoo` per count.
     """
     results: list[EnvThroughput] = []
     for name in names:
         per_env = []
         for n in counts or default_counts(name):
-            result = random_rollout_speed(name, n, n_steps, seed)
-            per_env.append(result)
-            if on_result is not None:
-                on_result(result)
-        smallest = min(per_env, key=lambda r: r.n_agents).agent_steps_per_s
-        results += [
-            EnvThroughput(**{**r.as_dict(), "ratio_to_smallest": r.agent_steps_per_s / smallest})
-            for r in per_env
-        ]
+            for implementation, batch in env_cells(name, batches):
+                options = {} if implementation is None else {"implementation": implementation}
+                if batch == 1:
+                    result = random_rollout_speed(name, n, n_steps, seed, **options)
+                else:
+                    result = batched_rollout_speed(name, n, n_steps, batch, seed, **options)
+                per_env.append(result)
+                if on_result is not None:
+                    on_result(result)
+        for r in per_env:
+            same = [
+                s for s in per_env if (s.implementation, s.batch) == (r.implementation, r.batch)
+            ]
+            smallest = min(same, key=lambda s: s.n_agents).agent_steps_per_s
+            reference = [
+                s.env_steps_per_s
+                for s in per_env
+                if s.implementation == PETTINGZOO and s.n_agents == r.n_agents
+            ]
+            vs_pettingzoo = None
+            if reference and r.implementation not in (None, PETTINGZOO):
+                vs_pettingzoo = r.env_steps_per_s / reference[0]
+            results.append(
+                EnvThroughput(
+                    **{
+                        **asdict(r),
+                        "ratio_to_smallest": r.agent_steps_per_s / smallest,
+                        "ratio_to_pettingzoo": vs_pettingzoo,
+                    }
+                )
+            )
     return results
 
 

@@ -240,6 +240,25 @@ def test_perf_envs_reports_ratios() -> None:
     assert all(r["env_steps"] == 40 and r["seconds"] > 0 for r in records)
 
 
+def test_perf_envs_measures_pursuit_both_ways_in_one_run() -> None:
+    args = ["perf", "envs", "--env", "pursuit", "--agents", "2", "--steps", "5", "--batch", "1"]
+    result = CliRunner().invoke(bench, [*args, "--batch", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [(r["label"], r["batch"]) for r in records] == [
+        ("pursuit (pettingzoo)", 1),
+        ("pursuit (vectorised)", 1),
+        ("pursuit (vectorised, batch 3)", 3),
+    ]
+    reference, single, batch = records
+    assert reference["ratio_to_pettingzoo"] is None
+    assert [single["env_steps"], batch["env_steps"]] == [5, 15]  # no episode ends in 5 steps
+    for record in (single, batch):
+        assert record["ratio_to_pettingzoo"] == pytest.approx(
+            record["env_steps_per_s"] / reference["env_steps_per_s"]
+        )
+
+
 def test_perf_datasets_reports_consistent_ratios() -> None:
     args = ["perf", "datasets", "--env", "prison", "--agents", "2", "--episodes", "2"]
     result = _run(bench, [*args, "--repeats", "1", "--option", "max_cycles=40", "--json"])

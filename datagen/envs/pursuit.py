@@ -207,7 +207,7 @@ class VectorPursuit:
         #: (C, 5): the cell reached from each cell by each action.
         self._move = np.where(inside & ~closed[target], target, cells[:, None])
         #: (C, 4): the tag reward's neighbours, each coordinate clipped into the grid.
-        self._tag_cells = self._near = np.where(inside[:, :4], target[:, :4], n_cells)
+        self._tag_cells = target[:, :4]
         #: (C, 4): the catch rule's neighbours; off the grid is the empty column n_cells.
         self._near = np.where(inside[:, :4], target[:, :4], n_cells)
         # PettingZoo's count of cells to occupy: 4, less one per grid edge the cell is on, less
