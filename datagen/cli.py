@@ -59,7 +59,7 @@ def main() -> None:
       marl-datagen replay pursuit-n8-random-v1 --episodes 2   # replay through the env
       marl-datagen convert pursuit-n8-random-v1 --format zarr
       marl-datagen list --remote             # published datasets
-      marl-datagen download prison-n2-expert-v1
+      marl-datagen download prison-n2-expert-v2
 
     Datasets live under $MARL_DATA_HOME (default ~/.cache/marl-offline-coordination)
     as <env>/n<agents>/<quality>-v<version>.h5 or .zarr; docs/dataset-format.md is the
@@ -630,8 +630,8 @@ def download_command(
     \b
     Examples:
       marl-datagen list --remote
-      marl-datagen download prison-n2-expert-v1
-      marl-datagen download prison-n2-expert-v1 --registry https://example.org/registry.json
+      marl-datagen download prison-n2-expert-v2
+      marl-datagen download prison-n2-expert-v2 --registry https://example.org/registry.json
     """
     if retries < 0:
         raise UserError(f"--retries must be at least 0, got {retries}")
@@ -679,7 +679,7 @@ def publish_command(
 
     \b
     Example:
-      marl-datagen publish prison-n2-expert-v1 \\
+      marl-datagen publish prison-n2-expert-v2 \\
           --base-url https://example.org/datasets --out dist/datasets
     """
     entries = publish(list(datasets), base_url, out, registry_out)

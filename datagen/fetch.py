@@ -65,7 +65,7 @@ def fetch(
     registry's (see `recipes.rebuild`).
 
     Args:
-        dataset_id: the id, e.g. `prison-n2-expert-v1`.
+        dataset_id: the id, e.g. `prison-n2-expert-v2`.
         registry: a `Registry`, a registry file or URL (default: the shipped registry).
         force: replace a local dataset of this id whose content is not the published one.
         rebuild: rebuild from the recipe when no mirror serves the file (False: refuse).
@@ -154,7 +154,7 @@ def load_dataset(
             mirror nor a rebuild giving the registry's content).
 
     Example:
-        >>> dataset = load_dataset("prison-n2-expert-v1", download=True)   # doctest: +SKIP
+        >>> dataset = load_dataset("prison-n2-expert-v2", download=True)   # doctest: +SKIP
         >>> batch = dataset.transitions()
     """
     try:

@@ -106,8 +106,8 @@ def test_readme_command_lines_run_as_written(tmp_path: Path, data_home: Path) ->
     recipes = json.loads((project_data / "medium_recipes.json").read_text())
     assert recipes["pursuit"]["2"]["episodes"] == 1
     # The published block: rebuilt (no mirror hosts it), then published for upload.
-    assert (published_home / "prison" / "n2" / "expert-v1.h5").is_file()
+    assert (published_home / "prison" / "n2" / "expert-v2.h5").is_file()
     published = json.loads((tmp_path / "dist" / "registry.json").read_text())
-    assert published["datasets"]["prison-n2-expert-v1"]["urls"] == [
-        "https://host/folder/prison-n2-expert-v1.h5"
+    assert published["datasets"]["prison-n2-expert-v2"]["urls"] == [
+        "https://host/folder/prison-n2-expert-v2.h5"
     ]

@@ -66,7 +66,7 @@ class RegistryEntry:
     """One published dataset.
 
     Attributes:
-        dataset_id: its id, e.g. `prison-n2-expert-v1`.
+        dataset_id: its id, e.g. `prison-n2-expert-v2`.
         urls: the file at each mirror, tried in order; empty for a rebuild-only entry.
         file: the file name as published.
         sha256: sha256 of the file as published.

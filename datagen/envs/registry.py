@@ -485,7 +485,11 @@ ENV_SPECS: dict[str, EnvSpec] = {
             n_max=64,
             ladder=(2, 4, 8, 16),
             default_n=8,
-            options=_constructor_options(PrisonEnv, ("n_prisoners", "render_mode")),
+            options={
+                **_constructor_options(PrisonEnv, ("n_prisoners", "render_mode")),
+                # The observation-only expert needs the last wall: a position alone cannot bounce.
+                "include_last_wall": True,
+            },
             recipe=_prison,
             notes="our own prison (debugging env): left / stay / right, +1 per wall-to-wall walk",
         ),

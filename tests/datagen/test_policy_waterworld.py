@@ -1,18 +1,23 @@
 """Tests of the waterworld behaviour policies (datagen/policies/waterworld.py).
 
-Our env keeps no count of food caught, so these tests count catches and poison contacts by
-wrapping the env instance's collision step (test-only instrumentation). Short episodes keep the
-file fast; the full-length figures are in the module docstring.
+These tests count catches and poison contacts by wrapping the env instance's collision step
+(test-only instrumentation, independent of the env's own counters). Short episodes keep the file
+fast; the full-length figures are in the module docstring.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from datagen.collect import CollectRequest, collect
+from datagen.dataset import Dataset
 from datagen.envs import make_env
 from datagen.policies import RandomPolicy
 from datagen.policies import waterworld as ww
+from datagen.policies.registry import make_policy
 from datagen.rollout import episode_seed, play
 
 ENV = "waterworld"
@@ -57,9 +62,10 @@ def _random(env):
     return RandomPolicy(env.action_space(env.possible_agents[0]).n)
 
 
+@pytest.mark.parametrize("make", [ww.make_expert, ww.make_privileged])
 @pytest.mark.parametrize("n", [2, 8])
-def test_expert_catches_far_more_food_than_random(n: int) -> None:
-    e_ret, e_food, e_poison = _play(ww.make_expert, n, 2, max_cycles=200)
+def test_expert_catches_far_more_food_than_random(make, n: int) -> None:
+    e_ret, e_food, e_poison = _play(make, n, 2, max_cycles=200)
     r_ret, r_food, r_poison = _play(_random, n, 2, max_cycles=200)
     assert e_food.mean() >= 5 * max(r_food.mean(), 1.0)
     assert e_ret.mean() > 5 * r_ret.mean() > 0
@@ -76,26 +82,64 @@ def test_adversary_below_random(n: int) -> None:
     assert a_poison.mean() > 2 * r_poison.mean()
 
 
-def test_expert_is_deterministic_and_well_formed() -> None:
+@pytest.mark.parametrize("quality", ["expert", "privileged"])
+def test_policies_replay_and_are_well_formed(quality: str) -> None:
     runs = []
     for _ in range(2):
         env = make_env(ENV, 5, max_cycles=60)
-        policy = ww.make_expert(env)
+        policy = make_policy(quality, env)
         actions, rewards = [], []
         for step in play(env, policy, seed=3):
             decision = step.decision
             assert decision.actions.shape == (5,)
             assert decision.actions.dtype == np.int64
             assert ((decision.actions >= 0) & (decision.actions < 9)).all()
-            assert np.array_equal(decision.probs.argmax(axis=1), decision.actions)
+            np.testing.assert_allclose(decision.probs.sum(axis=1), 1.0, rtol=1e-6)
+            assert (decision.probs[np.arange(5), decision.actions] > 0).all()
             actions.append(decision.actions)
             rewards.append(step.rewards)
         runs.append((np.stack(actions), np.stack(rewards)))
     assert np.array_equal(runs[0][0], runs[1][0])
     assert np.array_equal(runs[0][1], runs[1][1])
     assert len(np.unique(runs[0][0])) >= 4  # it steers, not one fixed heading
-    assert policy.spec()["privileged"] is True and policy.spec()["name"] == "expert"
+    assert policy.spec()["privileged"] is (quality == "privileged")
     assert ww.make_adversary(env).spec()["name"] == "adversarial"
+
+
+def _expert_rows(n_agents: int, out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(observations (R, 242), behaviour_probs (R, 9)) of every live agent-step of a freshly
+    collected expert dataset."""
+    request = CollectRequest(
+        ENV, n_agents, "expert", n_episodes=2, seed=4, out=out, options={"max_cycles": 80}
+    )
+    with Dataset(collect(request)) as dataset:
+        data = dataset.transitions()
+    alive = data.alive.reshape(-1)
+    obs = data.obs.reshape(-1, data.obs.shape[-1])[alive]
+    return obs, data.behaviour_probs.reshape(-1, data.behaviour_probs.shape[-1])[alive]
+
+
+def test_expert_probs_are_a_function_of_the_observation(tmp_path: Path) -> None:
+    rows = {n: _expert_rows(n, tmp_path / f"n{n}.h5") for n in (2, 8)}
+    # Grouped by observation bytes: one distribution per observation, within and across sizes.
+    table: dict[bytes, set[bytes]] = {}
+    for obs, probs in rows.values():
+        for row, p in zip(obs, probs, strict=True):
+            table.setdefault(row.tobytes(), set()).add(p.tobytes())
+    assert all(len(distinct) == 1 for distinct in table.values())
+    # Recomputed from the stored rows alone, with no env, by a policy built at another size.
+    probe = ww.make_expert(make_env(ENV, 3))
+    for obs, probs in rows.values():
+        decision = probe.act(None, obs, np.ones(len(obs), bool), np.random.default_rng(0))
+        np.testing.assert_array_equal(decision.probs, probs)
+        np.testing.assert_array_equal(
+            probe.choose(None, obs, np.ones(len(obs), bool)), probs.argmax(1)
+        )
+    # The expert searches at random only when nothing in view steers it.
+    obs, probs = rows[8]
+    lost = probs.max(axis=1) < 1.0
+    assert 0 < lost.mean() < 0.2
+    assert (obs[lost][:, :240].reshape(-1, 30, 8)[:, :, 2] == 1.0).all()  # no food in view
 
 
 @pytest.mark.parametrize(
@@ -106,13 +150,14 @@ def test_expert_is_deterministic_and_well_formed() -> None:
         (3, {"n_obstacles": 3, "n_poisons": 0}),
         (4, {"n_evaders": 0}),
         (4, {"n_coop": 2}),
+        (3, {"speed_features": False}),
     ],
 )
 def test_policies_handle_other_settings(n: int, options: dict) -> None:
-    for make in (ww.make_expert, ww.make_adversary):
+    for make in (ww.make_expert, ww.make_privileged, ww.make_adversary):
         returns, food, _ = _play(make, n, 1, max_cycles=120, **options)
         assert np.isfinite(returns).all()
-        if make is ww.make_expert and options.get("n_evaders", 5) > 0:
+        if make is not ww.make_adversary and options.get("n_evaders", 5) > 0:
             assert food.sum() >= 3
 
 
@@ -129,3 +174,20 @@ def test_episode_metrics_reads_env_counters() -> None:
     assert set(metrics) == {"food_caught", "poison_touched"}
     assert metrics["food_caught"] == float(raw.food_caught)
     assert metrics["poison_touched"] == float(raw.poison_touched)
+
+
+@pytest.mark.slow
+def test_bc_learns_the_expert(tmp_path: Path) -> None:
+    from algos.data import OfflineData
+    from algos.registry import build_algorithm
+    from algos.train import fit
+    from benchmark.evaluate import evaluate_algorithm
+
+    n = 4
+    request = CollectRequest(ENV, n, "expert", n_episodes=20, seed=1, out=tmp_path / "e.h5")
+    data = OfflineData.from_datasets([collect(request)])
+    algo = build_algorithm("bc", data.spec, {"hidden_size": 256}, seed=0)
+    fit(algo, data, 5000, tmp_path / "run", seed=0, batch_size=256, progress=False)
+    evaluation, score = evaluate_algorithm(algo, ENV, n, 10, seed=100)
+    print(f"bc on waterworld n={n}: return {evaluation.mean:.1f}, normalized {score:.1f}")
+    assert score >= 80

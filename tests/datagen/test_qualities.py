@@ -58,29 +58,31 @@ def test_pistonball_expert_brings_the_ball_home_and_the_adversary_does_not() -> 
 
 def test_epsilon_mixture_probabilities_and_labels() -> None:
     env = make_env("prison", 4)
-    env.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    team = np.stack([obs[agent] for agent in env.possible_agents])  # the expert reads these
     rng = np.random.default_rng(0)
     mixture = EpsilonMixture(make_policy("expert", env), 3, 0.3)
     mixture.reset(env, rng)
-    step = mixture.act(env, np.zeros((4, 1)), np.ones(4, bool), rng)
+    step = mixture.act(env, team, np.ones(4, bool), rng)
     np.testing.assert_allclose(step.probs.sum(axis=1), 1.0, rtol=1e-6)
     # A deterministic expert's action keeps 0.7 + 0.1, the two others 0.1 each.
     assert sorted(np.round(step.probs[0], 6)) == [0.1, 0.1, 0.8]
     counts = np.zeros(2)
     for _ in range(400):
-        counts += np.bincount(mixture.act(env, None, np.ones(4, bool), rng).labels, minlength=2)
+        counts += np.bincount(mixture.act(env, team, np.ones(4, bool), rng).labels, minlength=2)
     assert 0.25 < counts[1] / counts.sum() < 0.35, "about ε of the decisions are random"
 
 
 def test_collapsed_and_saboteurs() -> None:
     env = make_env("prison", 8)
-    env.reset(seed=0)
+    obs, _ = env.reset(seed=0)
+    team = np.stack([obs[agent] for agent in env.possible_agents])
     rng = np.random.default_rng(1)
     step = Collapsed(3, 2).act(env, None, np.ones(8, bool), rng)
     assert (step.actions == 2).all() and (step.probs[:, 2] == 1).all()
     saboteurs = Saboteurs(make_policy("expert", env), make_policy("degenerate", env), 0.25)
     saboteurs.reset(env, rng)
-    step = saboteurs.act(env, None, np.ones(8, bool), rng)
+    step = saboteurs.act(env, team, np.ones(8, bool), rng)
     assert step.labels.sum() == 2, "a quarter of 8 agents"
     assert (step.actions[step.labels == 1] == 1).all(), "prison saboteurs stay"
     assert (step.actions[step.labels == 0] != 1).all(), "the experts move"

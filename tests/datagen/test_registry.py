@@ -273,7 +273,7 @@ def test_recipes_carry_modes_and_options_and_regenerate_the_content() -> None:
         seed=7,
         degenerate_mode="saboteur",
         saboteur_fraction=0.5,
-        options={"max_cycles": 40, "obs_type": "image"},
+        options={"max_cycles": 40, "synchronized_start": True},
     )
     path = collect(request)
     with load_dataset(path) as dataset:
@@ -282,7 +282,7 @@ def test_recipes_carry_modes_and_options_and_regenerate_the_content() -> None:
     assert recipe["command"] == (
         "marl-datagen collect --env prison --agents 4 --quality degenerate "
         "--degenerate-mode saboteur --saboteur-fraction 0.5 --episodes 2 --seed 7 "
-        "--option max_cycles=40 --option obs_type=image"
+        "--option max_cycles=40 --option synchronized_start=true"
     )
     assert collect_request(recipe["command"]) == request  # the command reads back as made
     path.unlink()
