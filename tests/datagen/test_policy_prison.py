@@ -8,37 +8,19 @@ import numpy as np
 import pytest
 
 from datagen.collect import CollectRequest, collect
-from datagen.dataset import Dataset
 from datagen.envs import get_spec, make_env
 from datagen.errors import UserError
 from datagen.policies import RandomPolicy
 from datagen.policies import prison as pr
 from datagen.policies.evaluate import evaluate
 from datagen.policies.registry import make_policy
+from tests.datagen.expert_rows import expert_rows, probs_by_observation
 
 ENV = "prison"
 
 
-def _expert_rows(n_agents: int, n_episodes: int, out: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(observations (R, obs), behaviour_probs (R, A)) of every live agent-step of a freshly
-    collected expert dataset."""
-    request = CollectRequest(ENV, n_agents, "expert", n_episodes=n_episodes, seed=2, out=out)
-    with Dataset(collect(request)) as dataset:
-        data = dataset.transitions()
-    alive = data.alive.reshape(-1)
-    obs = data.obs.reshape(-1, *data.obs.shape[2:])[alive]
-    return obs, data.behaviour_probs.reshape(-1, data.behaviour_probs.shape[-1])[alive]
-
-
-def _probs_by_observation(obs: np.ndarray, probs: np.ndarray) -> dict[bytes, set[bytes]]:
-    table: dict[bytes, set[bytes]] = {}
-    for row, p in zip(obs, probs, strict=True):
-        table.setdefault(np.ascontiguousarray(row).tobytes(), set()).add(p.tobytes())
-    return table
-
-
 def test_expert_probs_are_a_function_of_the_observation(tmp_path: Path) -> None:
-    tables = [_probs_by_observation(*_expert_rows(n, 2, tmp_path / f"n{n}.h5")) for n in (2, 8)]
+    tables = [probs_by_observation(*expert_rows(ENV, n, tmp_path / f"n{n}.h5")) for n in (2, 8)]
     for table in tables:
         assert all(len(distinct) == 1 for distinct in table.values())
     shared = set(tables[0]) & set(tables[1])

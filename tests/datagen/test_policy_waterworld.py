@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from datagen.collect import CollectRequest, collect
-from datagen.dataset import Dataset
 from datagen.envs import make_env
 from datagen.policies import RandomPolicy
 from datagen.policies import waterworld as ww
 from datagen.policies.registry import make_policy
 from datagen.rollout import episode_seed, play
+from tests.datagen.expert_rows import expert_rows, probs_by_observation
 
 ENV = "waterworld"
 
@@ -106,26 +106,14 @@ def test_policies_replay_and_are_well_formed(quality: str) -> None:
     assert ww.make_adversary(env).spec()["name"] == "adversarial"
 
 
-def _expert_rows(n_agents: int, out: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(observations (R, 242), behaviour_probs (R, 9)) of every live agent-step of a freshly
-    collected expert dataset."""
-    request = CollectRequest(
-        ENV, n_agents, "expert", n_episodes=2, seed=4, out=out, options={"max_cycles": 80}
-    )
-    with Dataset(collect(request)) as dataset:
-        data = dataset.transitions()
-    alive = data.alive.reshape(-1)
-    obs = data.obs.reshape(-1, data.obs.shape[-1])[alive]
-    return obs, data.behaviour_probs.reshape(-1, data.behaviour_probs.shape[-1])[alive]
-
-
 def test_expert_probs_are_a_function_of_the_observation(tmp_path: Path) -> None:
-    rows = {n: _expert_rows(n, tmp_path / f"n{n}.h5") for n in (2, 8)}
+    rows = {
+        n: expert_rows(ENV, n, tmp_path / f"n{n}.h5", seed=4, options={"max_cycles": 80})
+        for n in (2, 8)
+    }
     # Grouped by observation bytes: one distribution per observation, within and across sizes.
-    table: dict[bytes, set[bytes]] = {}
-    for obs, probs in rows.values():
-        for row, p in zip(obs, probs, strict=True):
-            table.setdefault(row.tobytes(), set()).add(p.tobytes())
+    obs, probs = (np.concatenate(parts) for parts in zip(*rows.values(), strict=True))
+    table = probs_by_observation(obs, probs)
     assert all(len(distinct) == 1 for distinct in table.values())
     # Recomputed from the stored rows alone, with no env, by a policy built at another size.
     probe = ww.make_expert(make_env(ENV, 3))
