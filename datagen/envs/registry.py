@@ -224,7 +224,9 @@ def _pursuit(n: int, options: dict[str, Any]) -> EnvRecipe:
 
 def _pistonball(n: int, options: dict[str, Any]) -> EnvRecipe:
     image = _split_options(options, IMAGE_OPTIONS)
-    kwargs = {"n_pistons": n, "continuous": False, **options}
+    # Its observations are crops of the screen, which PettingZoo only redraws with a render mode:
+    # without one every observation is the reset frame (no ball, pistons never move).
+    kwargs = {"n_pistons": n, "continuous": False, "render_mode": "rgb_array", **options}
     return EnvRecipe("butterfly/pistonball-v6", kwargs, wrappers=_image_wrappers(**image))
 
 
