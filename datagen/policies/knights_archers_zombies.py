@@ -1,58 +1,70 @@
 """Behaviour policies for knights_archers_zombies (PettingZoo `knights_archers_zombies-v11`).
 
-Both are privileged scripted controllers: they read the game's sprites through `env.unwrapped`
-(player positions, headings and attack cooldowns, zombie positions and wobble counters, arrows in
-flight), not the vector observations. Dead players (`alive` False) are skipped; their action is
-`NOTHING` and the env ignores it. Actions: 0 forward, 1 backward, 2 turn -10 deg (CCW), 3 turn
-+10 deg (CW), 4 attack, 5 nothing.
+Actions: 0 forward, 1 backward, 2 turn -10 deg (CCW), 3 turn +10 deg (CW), 4 attack, 5 nothing.
 
-- **Expert** (`KazExpert`). Archers aim and fire: for each of the 37 headings reachable by
-  turning, the arrow's flight (45 px a cycle) is simulated against every zombie walking down
-  (5 px a cycle) to find which heading hits which zombie and when, counting the turns and the
-  cooldown still to serve. An archer fires when its current heading hits a zombie, else turns
-  towards the (heading, zombie) pair of least cost = cycles to the hit + 0.3 x cycles before the
-  zombie escapes. Zombies an arrow in flight will hit are left alone, archers spread over distinct
-  zombies, and a zombie a knight is walking into (knight below it, within 450 px, zombie above
-  y = 500) is left to the knight. The cooldown trap of the reference (an archer's cooldown only
-  counts down on attack calls) is handled: a cooling archer keeps sending attack whenever it has
-  nothing better to do, without ever firing a wasted arrow. Knights take the nearest unclaimed
-  zombie that has walked past y = 60 (a fresh one could land on them), walk to a post 60 px
-  below it, face it and swing when the mace's sweep (+40 to -60 deg around the heading over six
-  cycles) hits it with probability >= 0.9 over the zombie's random sideways steps (left 0.4,
-  right 0.3, none 0.3 every third cycle; none into a wall); a knight that a zombie could touch
-  next cycle steps away first.
-- **Adversary** (`KazAdversary`): archers turn their backs on the zombies (face straight down)
-  and shoot into the floor; knights walk into the nearest zombie without ever swinging. Nothing
-  stops the first zombie, so the game ends after about 145 cycles with almost no kills.
+- **Expert** (`KazViewExpert`, observation-only). Each agent's action is computed by
+  `view_actions` from its own vector view alone (`obs_method="vector"`, as stored in datasets):
+  row 0 (its own rect's top-left corner divided by the screen size, and its heading) and the
+  zombie slots, which are the view's last `max_zombies` rows at every team size (each a zombie's
+  top-left corner relative to the agent's, all zeros when the slot is empty). It reads no other
+  row (team-mates, swords, arrows), never the env (`choose` ignores `env` and `alive`: a dead
+  agent's view is all zeros and gets NOTHING), keeps no memory, and uses no agent index: the
+  same function for every agent and every team size. Centres come back from the corners (a
+  zombie's rect is 29x31; an agent's 32x32 image grows to `round(32 (|cos| + |sin|))` a side when
+  rotated). The rule: attack when an arrow released now along the heading would hit a zombie
+  (the arrow's flight, 45 px a cycle, checked against every zombie walking down 5 px a cycle,
+  with the collision boxes shrunk by 8 px a side to absorb the zombies' sideways wobble);
+  otherwise turn towards the lowest zombie on screen (the next to escape); with no zombie, face
+  up and wait. Archers and knights follow the same rule (a knight's attack is a swing of its
+  mace, so knights stand at the bottom as turrets): the vector view does not say which one an
+  agent is, except through its row index in a layout that depends on the team split, which a
+  set encoder over rows cannot see. The attack action is kept pressed while the heading hits,
+  so an archer's cooldown counts down (it only counts on attack calls). The view only goes
+  through products, sums, roundings and comparisons, so a view gives bit-identical actions in
+  any team and batch.
+  Choices measured on the way (n = 2, seed 0): turning to the nearest zombie instead of the
+  lowest let 2 of 50 episodes end early (41.74 ± 6.31 kills); attacking whenever the heading is
+  the nearest of the 36 to the target (no flight check) plays as well but is not learnt by
+  plain BC at n = 2 (8 normalized after 8,000 updates: its networks attack without aiming).
+- **Privileged** (`KazExpert`, the class of the expert of older datasets, which it was): reads
+  the game's sprites through `env.unwrapped` (player positions, headings and attack cooldowns,
+  zombie positions and wobble counters, arrows in flight). Archers aim and fire: for each of the
+  37 headings reachable by turning, the arrow's flight is simulated against every zombie to find
+  which heading hits which zombie and when, counting the turns and the cooldown still to serve.
+  An archer fires when its current heading hits a zombie, else turns towards the (heading,
+  zombie) pair of least cost = cycles to the hit + 0.3 x cycles before the zombie escapes.
+  Zombies an arrow in flight will hit are left alone, archers spread over distinct zombies, and
+  a zombie a knight is walking into (knight below it, within 450 px, zombie above y = 500) is
+  left to the knight. A cooling archer keeps sending attack whenever it has nothing better to
+  do, without ever firing a wasted arrow. Knights take the nearest unclaimed zombie that has
+  walked past y = 60 (a fresh one could land on them), walk to a post 60 px below it, face it
+  and swing when the mace's sweep (+40 to -60 deg around the heading over six cycles) hits it
+  with probability >= 0.9 over the zombie's random sideways steps (left 0.4, right 0.3, none
+  0.3 every third cycle; none into a wall); a knight that a zombie could touch next cycle steps
+  away first. Its choices depend on the agent's type, the cooldowns and the wobble counters,
+  none of which a view shows: oracle data and a ceiling, not something to imitate.
+- **Adversary** (`KazAdversary`, privileged): archers turn their backs on the zombies (face
+  straight down) and shoot into the floor; knights walk into the nearest zombie without ever
+  swinging. Nothing stops the first zombie, so the game ends after about 145 cycles with almost
+  no kills.
 
-Development measurements (50 episodes each, seed 0, default options, 900 cycles;
-`evaluate("knights_archers_zombies", n, make, 50, seed=0)` from `datagen.policies.evaluate`, with
-`make` = `make_expert`, `make_adversary` or a `RandomPolicy(6)`), mean ± std per episode:
+Measured with `marl-datagen reference --env knights_archers_zombies --agents N --episodes 50`
+(seed 0, default options, 900 cycles; team return mean ± std per episode; kills = the mean of
+`episode_metrics`; % of privileged = the expert's normalized score on the privileged scale,
+`normalized_score(..., reference="privileged")`):
 
-    n   policy      team return     zombies killed   episode length
-    2   expert      43.14 ± 0.75    43.14 ± 0.75     900
-        random       1.02 ± 1.12     1.04 ± 1.11     149
-        adversary    0.10 ± 0.30     0.10 ± 0.30     142
-    4   expert      43.40 ± 0.63    43.42 ± 0.60     900
-        random       2.20 ± 1.56     2.22 ± 1.57     159
-        adversary    0.14 ± 0.35     0.14 ± 0.35     143
-    8   expert      43.70 ± 0.46    43.74 ± 0.44     900
-        random       5.24 ± 2.89     5.30 ± 2.86     198
-        adversary    0.30 ± 0.50     0.30 ± 0.50     146
-    16  expert      43.56 ± 0.50    43.60 ± 0.49     900
-        random      11.06 ± 4.80    11.10 ± 4.81     295
-        adversary    0.58 ± 0.67     0.60 ± 0.72     152
+TABLE
 
 45 zombies spawn in 900 cycles and the last one or two are still walking in when the episode
-ends, so the expert is at the ceiling: it kills 41x, 20x, 8.3x and 3.9x the zombies random kills
-at n = 2, 4, 8, 16 (random does better at large n only because its episodes last longer).
-Archers make most of the kills (at n = 4 the two knights score about 4 of the 44).
+ends, so both controllers are at the ceiling (random does better at large n only because its
+episodes last longer). Plain BC (hidden 64, 2,000 updates) on 20 expert episodes at n = 4 plays
+BCFIGURE at n = 4 (`test_bc_learns_the_expert`, marked slow).
 
 `episode_metrics` gives the zombies killed (see `zombies_spawned`), which can exceed the team
 return by one: PettingZoo never pays out a kill scored on the last cycle, or by a player who died
 in the same cycle. Note that PettingZoo's KAZ does not reset its zombie spawn timer on `reset()`:
 a reused env replays a seed exactly only after episodes whose lengths are multiples of
-`spawn_delay` (the expert's 900-cycle episodes are; random and adversary episodes are not).
+`spawn_delay` (the suite's env restarts the timer on every reset).
 """
 
 from __future__ import annotations
@@ -191,10 +203,11 @@ def _in_danger(centre: np.ndarray, heading: float, zombies: np.ndarray) -> bool:
 
 
 class KazExpert(ScriptedPolicy):
-    """Aim-and-fire archers and chasing knights (privileged)."""
+    """Aim-and-fire archers and chasing knights (privileged: reads the game's sprites; the class
+    keeps the name it had when it was the expert, as recorded in older datasets)."""
 
     def __init__(self, n_actions: int) -> None:
-        super().__init__(n_actions, "expert", privileged=True)
+        super().__init__(n_actions, "privileged", privileged=True)
 
     def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
         raw = env.unwrapped
@@ -330,6 +343,102 @@ class KazExpert(ScriptedPolicy):
         return NOTHING
 
 
+# --- Observation-only expert -------------------------------------------------------------------
+
+_SCALE = np.array([const.SCREEN_WIDTH, const.SCREEN_HEIGHT], dtype=np.float64)
+_PLAYER_SIDE = 32.0  # archer and knight images, before rotation
+_ZOMBIE_CENTRE = np.array([14.0, 15.0])  # pygame's centre of a 29x31 rect: x + 29 // 2, y + 31 // 2
+_UP = np.array([0.0, -1.0])
+_HALF_TURN_COS = float(np.cos(np.radians(_TURN_DEG / 2)))
+
+
+def _shot_hits(
+    start: np.ndarray, unit: np.ndarray, zombies: np.ndarray, margin: float
+) -> np.ndarray:
+    """Which zombies an arrow released now by each agent would hit: `_arrow_hits` for a team of
+    views, one heading each, given as a unit vector.
+
+    Args:
+        start: (N, 2) where each agent's arrow leaves from (its centre).
+        unit: (N, 2) each agent's heading (x right, y down).
+        zombies: (N, Z, 2) zombie centres; absent ones must be masked by the caller.
+        margin: pixels shaved off the collision box on each side.
+
+    Returns:
+        (N, Z) bool.
+    """
+    flight = const.ARROW_SPEED * _FLIGHT  # (K,)
+    arrow = start[:, None, :] + flight[None, :, None] * unit[:, None, :]  # (N, K, 2)
+    zombie_y = zombies[:, None, :, 1] + const.ZOMBIE_Y_SPEED * (_FLIGHT - 1)[None, :, None]
+    half_arrow = 0.5 * _ARROW_SIDE * np.abs(unit).sum(axis=-1)  # (N,)
+    reach = half_arrow[:, None] + (_ZOMBIE_HALF - margin)  # (N, 2)
+    on_screen = (arrow[..., 0] > 0) & (arrow[..., 0] < const.SCREEN_WIDTH) & (arrow[..., 1] > 0)
+    hit = np.abs(arrow[..., 0, None] - zombies[:, None, :, 0]) < reach[:, None, None, 0]
+    hit &= np.abs(arrow[..., 1, None] - zombie_y) < reach[:, None, None, 1]  # (N, K, Z)
+    hit &= on_screen[..., None] & (zombie_y <= _ZOMBIE_ESCAPE_Y)
+    return hit.any(axis=1)
+
+
+def view_actions(obs: np.ndarray, n_zombie_rows: int) -> np.ndarray:
+    """The observation-only expert's action of each agent, from its own vector view alone.
+
+    Every agent follows the same rule, archer or knight (a knight's shot is a swing of its
+    mace): attack when an arrow released now along its heading would hit a zombie (its flight
+    simulated against the zombies walking down); otherwise turn towards the lowest zombie on
+    screen (the next to escape), clockwise when it lies clockwise of the heading; with no zombie
+    on screen, face up and wait. A dead agent's view is all zeros: NOTHING. Only products, sums,
+    roundings and comparisons touch the view (no trigonometry), so one view gives bit-identical
+    actions in any team or batch.
+
+    Args:
+        obs: (N, R, 5) vector views (row 0 the agent: 0, x, y of its rect's top-left corner
+            normalised by the screen size, heading; the last `n_zombie_rows` rows the zombie
+            slots: distance, top-left corner relative to the agent's, heading; all-zero rows for
+            empty slots).
+        n_zombie_rows: the env's `max_zombies`.
+
+    Returns:
+        (N,) int64 actions.
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    me = obs[:, 0]  # (N, 5)
+    unit = me[:, 3:5]  # (N, 2)
+    corner = me[:, 1:3] * _SCALE  # (N, 2) top-left corner, px: the rect grows as it rotates
+    side = np.round(_PLAYER_SIDE * np.abs(unit).sum(axis=-1))  # (N,) the rotated image's side
+    centre = corner + (side // 2)[:, None]
+    slots = obs[:, -n_zombie_rows:]  # (N, Z, 5)
+    present = slots.any(axis=-1)  # (N, Z)
+    zombies = corner[:, None, :] + np.rint(slots[..., 1:3] * _SCALE) + _ZOMBIE_CENTRE  # (N, Z, 2)
+
+    fire = (_shot_hits(centre, unit, zombies, _AIM_MARGIN) & present).any(axis=1)  # (N,)
+    lowest = np.argmax(np.where(present, slots[..., 2], -np.inf), axis=1)  # (N,) next to escape
+    to_lowest = zombies[np.arange(len(obs)), lowest] - centre  # (N, 2)
+    cross = unit[:, 0] * to_lowest[:, 1] - unit[:, 1] * to_lowest[:, 0]  # > 0: clockwise
+    aim = np.where(cross > 0, TURN_CW, TURN_CCW)
+    # Face up: turn until the heading is within half a turn step of straight up.
+    upright = (unit * _UP).sum(axis=-1) >= _HALF_TURN_COS
+    face_up = np.where(upright, NOTHING, np.where(unit[:, 0] < 0, TURN_CW, TURN_CCW))
+    actions = np.where(fire, ATTACK, np.where(present.any(axis=1), aim, face_up))
+    return np.where(me.any(axis=1), actions, NOTHING).astype(np.int64)
+
+
+class KazViewExpert(ScriptedPolicy):
+    """Aim-and-fire for every agent, from its own vector view alone (not privileged).
+
+    Args:
+        n_actions: size of each agent's action space (6).
+        n_zombie_rows: the env's `max_zombies`: the zombie slots are the views' last rows.
+    """
+
+    def __init__(self, n_actions: int, n_zombie_rows: int) -> None:
+        super().__init__(n_actions, "expert", privileged=False)
+        self.n_zombie_rows = n_zombie_rows
+
+    def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        del env, alive  # a function of each agent's view: a dead agent's view is all zeros
+        return view_actions(obs, self.n_zombie_rows)
+
+
 class KazAdversary(ScriptedPolicy):
     """Archers turn their backs on the zombies (face straight down) and shoot into the floor;
     knights walk into the nearest zombie without ever swinging (privileged)."""
@@ -362,7 +471,14 @@ class KazAdversary(ScriptedPolicy):
         return actions
 
 
-def make_expert(env: Any) -> KazExpert:
+def make_expert(env: Any) -> KazViewExpert:
+    """The observation-only expert (`KazViewExpert`); reads only the env's `max_zombies` option,
+    which fixes where the zombie rows of a view start."""
+    n_zombie_rows = int(env.options.get("max_zombies", 10))
+    return KazViewExpert(env.action_space(env.possible_agents[0]).n, n_zombie_rows)
+
+
+def make_privileged(env: Any) -> KazExpert:
     return KazExpert(env.action_space(env.possible_agents[0]).n)
 
 
