@@ -16,6 +16,11 @@ largest team: mixing n = 2 with n = 16 stores the n = 2 data eight times wider.
 Observations are stored once per observation row (each episode has one more observation than
 steps); a transition indexes its observation row and the next one, so `obs` and `next_obs` share
 storage.
+
+No ground truth reaches an algorithm: the datasets' `policy_labels` (which behaviour drove each
+agent) are checked with every other array while loading and then dropped, so neither
+`OfflineData` nor a `Batch` carries them. Only evaluation code that scores how well a method
+separates behaviours reads them, from the dataset itself.
 """
 
 from __future__ import annotations
@@ -69,7 +74,6 @@ class Batch:
         next_action_mask: (B, N, A) bool legal actions in `next_obs`.
         behaviour_probs: (B, N, A) float32, the distribution the data's actions were drawn from
             (uniform for padded agents).
-        policy_labels: (B, N) int8, the behaviour that drove each agent (−1 for padded agents).
         episode_return: (B,) float32, team return of the episode each transition belongs to.
         state: (B, *state_shape) float32 global state, or None (see `OfflineData`).
         next_state: (B, *state_shape), or None.
@@ -90,7 +94,6 @@ class Batch:
     action_mask: Tensor
     next_action_mask: Tensor
     behaviour_probs: Tensor
-    policy_labels: Tensor
     episode_return: Tensor
     state: Tensor | None = None
     next_state: Tensor | None = None
@@ -404,7 +407,6 @@ class OfflineData:
             "rewards": _pad(rewards, 1, n_agents, 0.0),
             "bootstrap": _pad(bootstrap, 1, n_agents, False),
             "behaviour_probs": _pad(probs, 1, n_agents, 1.0 / n_actions),
-            "policy_labels": _pad(arrays["policy_labels"].astype(np.int8), 1, n_agents, -1),
             "episode_return": episode_returns[episode_index].astype(np.float32),
             "episode_index": episode_index.astype(np.int64),
             "return_rank": _episode_ranks(episode_returns)[episode_index].astype(np.float32),
@@ -467,7 +469,6 @@ class OfflineData:
             action_mask=mask,
             next_action_mask=next_mask,
             behaviour_probs=take("behaviour_probs"),
-            policy_labels=take("policy_labels"),
             episode_return=take("episode_return"),
             episode_index=take("episode_index"),
             state=take("states", rows) if has_state else None,

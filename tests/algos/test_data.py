@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from algos.data import OfflineData, bootstrap_mask, obs_stats
+from algos.data import Batch, OfflineData, bootstrap_mask, obs_stats
 from datagen.dataset import Dataset
 from datagen.errors import UserError
 
@@ -54,7 +55,6 @@ def test_mixing_team_sizes_pads_agents_and_drops_a_state_that_grows(tiny_paths: 
     small = data.batch(torch.nonzero(data.dataset_index == 0).squeeze(1))
     assert not small.alive[:, 2:].any() and not small.bootstrap[:, 2:].any()
     assert (small.obs[:, 2:] == 0).all() and (small.rewards[:, 2:] == 0).all()
-    assert (small.policy_labels[:, 2:] == -1).all()
     assert torch.allclose(small.behaviour_probs[:, 2:], torch.full((1,), 1 / 3))
     assert small.action_mask.all()
     large = data.batch(torch.nonzero(data.dataset_index == 1).squeeze(1))
@@ -115,3 +115,12 @@ def test_datasets_that_cannot_be_mixed(tiny_paths: dict[str, Path]) -> None:
         OfflineData.from_datasets([tiny_paths["prison"], tiny_paths["prison_image"]])
     with pytest.raises(UserError, match="at least one dataset"):
         OfflineData.from_datasets([])
+
+
+def test_no_behaviour_labels_reach_an_algorithm(prison_data: OfflineData) -> None:
+    """The datasets' ground-truth `policy_labels` are dropped after loading: neither the data in
+    RAM nor a training batch carries them, so no algorithm can read them."""
+    assert not [f.name for f in fields(Batch) if "label" in f.name]
+    assert not [name for name in prison_data._arrays if "label" in name]
+    batch = prison_data.sample(8, torch.Generator().manual_seed(0))
+    assert not [name for name in vars(batch) if "label" in name]

@@ -20,6 +20,7 @@ from algos.gawi import (
 )
 from algos.registry import ALGORITHMS, build_algorithm, make_config
 from datagen.collect import CollectRequest, collect
+from datagen.dataset import open_dataset
 from datagen.errors import UserError
 
 SMALL = {"hidden_size": 16}
@@ -183,7 +184,6 @@ def two_action_batch(size: int = 64) -> Batch:
         action_mask=torch.ones(size, 2, 3, dtype=torch.bool),
         next_action_mask=torch.ones(size, 2, 3, dtype=torch.bool),
         behaviour_probs=torch.full((size, 2, 3), 1 / 3),
-        policy_labels=torch.zeros(size, 2, dtype=torch.int8),
         episode_return=rewards.sum(1),
     )
 
@@ -264,8 +264,10 @@ def test_inferred_quality_separates_saboteurs_from_experts(saboteur_data: Offlin
     for _ in range(150):  # the pass runs after update 150
         algo.update(saboteur_data.sample(128, generator))
     everything = saboteur_data.batch(torch.arange(len(saboteur_data)))
+    with open_dataset(saboteur_data.datasets[0]["path"]) as dataset:  # ground truth: not in batches
+        truth = torch.as_tensor(dataset.load(["policy_labels"])["policy_labels"])
     labels, counts = episode_agent_means(
-        everything.policy_labels.float(),
+        truth.float(),
         everything.alive,
         everything.episode_index,
         saboteur_data.n_episodes,
