@@ -96,16 +96,25 @@ class Algorithm:
         seed: seeds the network initialisation (without touching torch's global generator) and
             `self.generator`, from which any randomness of updates must be drawn.
         device: where networks live.
+        name: the registry name it is built under (`algos.registry`: an entry such as an ablation
+            may run this class with other defaults under its own name); default: the class's.
     """
 
-    name: ClassVar[str] = ""
+    #: The class's registry name; an instance's `name` is the entry it was built under.
+    name: str = ""
     description: ClassVar[str] = ""
     Config: ClassVar[type[AlgoConfig]] = AlgoConfig
     metric_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
-        self, spec: DataSpec, config: AlgoConfig, seed: int = 0, device: str = "cpu"
+        self,
+        spec: DataSpec,
+        config: AlgoConfig,
+        seed: int = 0,
+        device: str = "cpu",
+        name: str | None = None,
     ) -> None:
+        self.name = name or type(self).name
         if not isinstance(config, self.Config):
             raise TypeError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
         self.spec = spec
@@ -150,7 +159,7 @@ class Algorithm:
 
     # ------------------------------------------------------------------------------ provided
     def add_network(self, name: str, module: nn.Module) -> nn.Module:
-        """Register `module` (moved to the device) so it is saved, loaded and counted."""
+        """Register `module` (moved to the device) so that it is saved and loaded."""
         self.networks[name] = module.to(self.device)
         return self.networks[name]
 
@@ -233,6 +242,3 @@ class Algorithm:
             optimizer.load_state_dict(copy.deepcopy(state["optimizers"][name]))
         self.n_updates = int(state["n_updates"])
         self.generator.set_state(state["generator"])
-
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.networks.parameters())

@@ -23,7 +23,7 @@ For categorical policies the constraint is exact, one of (`constraint`):
 Both values are logged every update whichever one is constrained.
 
 The entropy temperature α and the multiplier λ are two separate parameters with their own
-optimisers and targets (the seed's code shared one, REFERENCE §6).
+optimisers and targets (the seed's code used one parameter for both).
 
 Deviations:
 - no warm-up phase (the reference and d3rlpy train the actor on the constraint alone first);
@@ -42,6 +42,7 @@ Deviations:
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ from algos.data import Batch
 from algos.functional import (
     discrete_mmd,
     discrete_sac_actor_loss,
+    discrete_sac_target,
     dual_ascent_loss,
     entropy,
     gather_actions,
@@ -62,13 +64,9 @@ from algos.functional import (
     out_of_support_mass,
     soft_update,
     target_entropy,
-)
-from algos.sac import (
-    Temperature,
-    build_actor_critic,
-    soft_twin_target,
     twin_td_loss,
 )
+from algos.networks import AgentNetwork, PositiveScalar, TwinQ
 from datagen.errors import UserError
 
 #: Constraint kinds of `BEARConfig.constraint`.
@@ -169,11 +167,24 @@ class BEAR(Algorithm):
     )
 
     def build(self) -> None:
-        config = self.config
-        build_actor_critic(self, with_behaviour=True)
-        self.temperature = self.add_network("temperature", Temperature(config.initial_temperature))
-        self.multiplier = self.add_network("multiplier", Temperature(config.initial_multiplier))
-        self.kernel = gaussian_action_kernel(self.spec.n_actions, config.mmd_sigma).to(self.device)
+        config, spec = self.config, self.spec
+        actor = AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+        self.actor = self.add_network("actor", actor)
+        behaviour = AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+        self.behaviour = self.add_network("behaviour", behaviour)  # β̂, cloned from the data
+        self.critic = self.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
+        self.critic_target = self.add_network("critic_target", copy.deepcopy(self.critic))
+        self.critic_target.requires_grad_(False)
+        temperature = PositiveScalar(config.initial_temperature)  # α
+        self.temperature = self.add_network("temperature", temperature)
+        multiplier = PositiveScalar(config.initial_multiplier)  # λ
+        self.multiplier = self.add_network("multiplier", multiplier)
+        self.kernel = gaussian_action_kernel(spec.n_actions, config.mmd_sigma).to(self.device)
+        self.optimizers["actor"] = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.optimizers["behaviour"] = torch.optim.Adam(
+            self.behaviour.parameters(), lr=config.behaviour_lr
+        )
         self.optimizers["temperature"] = torch.optim.Adam(
             self.temperature.parameters(), lr=config.temperature_lr
         )
@@ -196,8 +207,17 @@ class BEAR(Algorithm):
         alpha = self.temperature().detach()
         multiplier = self.multiplier().detach()
         next_log_probs = masked_log_softmax(logits[n:].detach(), next_mask)
-        target = soft_twin_target(
-            self.critic_target, batch, config.gamma, next_log_probs, next_log_probs, alpha
+        with torch.no_grad():
+            next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
+        target = discrete_sac_target(
+            batch.rewards,
+            batch.bootstrap,
+            config.gamma,
+            next_log_probs.exp(),
+            next_log_probs,
+            next_q,
+            alpha,
+            next_mask,
         )
         q = self.critic(batch.obs)  # (2, B, N, A)
         td = twin_td_loss(q, batch.actions, target, batch.alive)

@@ -29,6 +29,7 @@ Deviations:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -39,16 +40,14 @@ from algos.data import Batch
 from algos.functional import (
     categorical_kl,
     discrete_sac_actor_loss,
+    discrete_sac_target,
     gather_actions,
     masked_log_softmax,
     masked_mean,
     soft_update,
-)
-from algos.sac import (
-    build_actor_critic,
-    soft_twin_target,
     twin_td_loss,
 )
+from algos.networks import AgentNetwork, TwinQ
 from datagen.errors import UserError
 
 
@@ -91,7 +90,19 @@ class BRAC(Algorithm):
     )
 
     def build(self) -> None:
-        build_actor_critic(self, with_behaviour=True)
+        config, spec = self.config, self.spec
+        actor = AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+        self.actor = self.add_network("actor", actor)
+        behaviour = AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+        self.behaviour = self.add_network("behaviour", behaviour)  # β̂, cloned from the data
+        self.critic = self.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
+        self.critic_target = self.add_network("critic_target", copy.deepcopy(self.critic))
+        self.critic_target.requires_grad_(False)
+        self.optimizers["actor"] = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.optimizers["behaviour"] = torch.optim.Adam(
+            self.behaviour.parameters(), lr=config.behaviour_lr
+        )
 
     def terms(self, batch: Batch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """The differentiable terms — `critic`, `actor`, `behaviour`, each depending only on its
@@ -109,9 +120,18 @@ class BRAC(Algorithm):
         with torch.no_grad():
             next_log_probs = masked_log_softmax(logits[n:], next_mask)
             next_log_ratio = next_log_probs - masked_log_softmax(behaviour_logits[n:], next_mask)
-        # Σ π [Q' − α (log π − log β̂)] = Σ π Q' − α KL(π‖β̂): the value penalty.
-        target = soft_twin_target(
-            self.critic_target, batch, config.gamma, next_log_probs, next_log_ratio, config.kl_alpha
+            next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
+        # SAC's soft target with log π replaced by log π − log β̂:
+        # Σ π [Q' − α (log π − log β̂)] = Σ π Q' − α KL(π‖β̂), the value penalty.
+        target = discrete_sac_target(
+            batch.rewards,
+            batch.bootstrap,
+            config.gamma,
+            next_log_probs.exp(),
+            next_log_ratio,
+            next_q,
+            config.kl_alpha,
+            next_mask,
         )
         q = self.critic(batch.obs)  # (2, B, N, A)
         td = twin_td_loss(q, batch.actions, target, batch.alive)

@@ -1,11 +1,11 @@
 """Message passing over a coordination graph of agents, for any team size.
 
-Each agent is a node; its neighbours are itself and every alive teammate. A round of message
-passing is multi-head scaled dot-product attention (Vaswani et al. 2017) of each agent over its
-neighbours, added back to the agent's features and layer-normalised (the attention half of a
-post-norm Transformer layer; the feed-forward half is left out: its two more
-hidden × hidden layers per agent doubled the cost of a round on our CPUs, and the encoder
-before it and the head after it already give each agent its own non-linear transform).
+Each agent is a node; its neighbours are the alive agents of its team, itself included when it is
+alive. A round of message passing is multi-head scaled dot-product attention (Vaswani et al. 2017)
+of each agent over its neighbours, added back to the agent's features and layer-normalised (the
+attention half of a post-norm Transformer layer; the feed-forward half is left out: its two more
+hidden × hidden layers per agent doubled the cost of a round on our CPUs, and the encoder before
+it and the head after it already give each agent its own non-linear transform).
 The parameters act on one agent or one pair of agents at a time, so the same weights run for 2 or
 32 agents; this is the graph-attention communication of DGN (Jiang et al. 2020, "Graph
 Convolutional Reinforcement Learning"), whose relation kernel is the same attention block, and of
@@ -17,35 +17,20 @@ absolute positions, so a distance graph has no clean source. Attention learns wh
 matter instead.
 
 Dead and padded agents neither send nor receive anything that reaches an alive agent: they are
-masked out of every other agent's keys (their features still flow through the layer so that the
-output keeps its shape, but an alive agent's output does not depend on them). Every agent keeps a
-self-loop, so the softmax always has at least one term and never divides by zero, even in a team
-with a single alive agent.
+masked out of every agent's keys (their features still flow through the layer so that the output
+keeps its shape, but an alive agent's output does not depend on them). The mask rule is
+`algos.functional.masked_attention`'s, shared with QMIX's mixer: an agent attends to the alive
+agents only, and in a team with nobody alive (a next observation after the team's end) it
+attends to nobody: its attention output is 0, so everything stays finite.
 """
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import Tensor, nn
 
 from algos.data import DataSpec
+from algos.functional import masked_attention
 from algos.networks import AgentNetwork
-
-
-def neighbour_mask(alive: Tensor) -> Tensor:
-    """Which agents each agent attends to: itself and every alive teammate.
-
-    Args:
-        alive: (B, N) bool.
-
-    Returns:
-        (B, N, N) bool, [b, i, j] True when agent i receives agent j's message.
-    """
-    n_agents = alive.shape[1]
-    itself = torch.eye(n_agents, dtype=torch.bool, device=alive.device)  # (N, N)
-    return alive[:, None, :] | itself  # (B, N, N)
 
 
 class GraphAttention(nn.Module):
@@ -67,17 +52,16 @@ class GraphAttention(nn.Module):
         self.norm = nn.LayerNorm(hidden_size)
 
     def weights(self, features: Tensor, alive: Tensor) -> Tensor:
-        """Attention weights (B, heads, N, N); each row sums to one over the row's neighbours."""
+        """Attention weights (B, heads, N, N); each row sums to one over the alive agents (all 0
+        in a team with nobody alive)."""
         return self._attend(features, alive)[1]
 
     def _attend(self, features: Tensor, alive: Tensor) -> tuple[Tensor, Tensor]:
         batch, n_agents, hidden = features.shape
         heads = self.qkv(features).reshape(batch, n_agents, 3, self.n_heads, self.head_size)
         query, key, value = heads.permute(2, 0, 3, 1, 4)  # each (B, heads, N, head_size)
-        scores = query @ key.transpose(-1, -2) / math.sqrt(self.head_size)  # (B, heads, N, N)
-        allowed = neighbour_mask(alive)[:, None]  # (B, 1, N, N)
-        weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
-        messages = (weights @ value).transpose(1, 2).reshape(batch, n_agents, hidden)  # (B, N, H)
+        attended, weights = masked_attention(query, key, value, alive)  # (B, heads, N, head_size)
+        messages = attended.transpose(1, 2).reshape(batch, n_agents, hidden)  # (B, N, H)
         return self.out(messages), weights
 
     def forward(self, features: Tensor, alive: Tensor) -> Tensor:

@@ -9,13 +9,15 @@ Conventions, for every function below:
 - `alive` is a bool tensor (B, N); averages over agents are taken over alive agents only, with
   `torch.where` (never a product), so a NaN or infinity computed for a dead or padded agent cannot
   leak into a loss;
-- illegal actions are set to −inf *before* any reduction over actions (REFERENCE §6: the seed's code
-  took the logsumexp over an already-masked Q, which let illegal actions count);
+- illegal actions are set to −inf *before* any reduction over actions (the seed's code took the
+  logsumexp over an already-masked Q, which let illegal actions count);
 - log-probabilities of illegal actions are `ILLEGAL_LOG_PROB`, a large finite negative number rather
   than −inf: a product 0 · (−inf) is NaN and so is its gradient, even behind a `torch.where`.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -108,6 +110,20 @@ def td_target(
         return rewards + gamma * torch.where(bootstrap.bool(), next_value, 0.0)
 
 
+def twin_td_loss(q: Tensor, actions: Tensor, target: Tensor, alive: Tensor) -> Tensor:
+    """Σ over the critics of the mean over alive agents of ½ (Q_i(s, a_data) − y)².
+
+    Args:
+        q: (C, B, N, A) every critic's Q-values (C = 2 for twin critics).
+        actions: (B, N) dataset actions.
+        target: (B, N) targets without gradient.
+        alive: (B, N) bool.
+    """
+    q_data = gather_actions(q, actions.expand(len(q), *actions.shape))  # (C, B, N)
+    errors = 0.5 * (q_data - target) ** 2
+    return sum(masked_mean(errors[i], alive) for i in range(len(q)))
+
+
 def cql_term(q: Tensor, actions: Tensor, action_mask: Tensor, alive: Tensor) -> Tensor:
     """Discrete CQL term: mean over alive agents of logsumexp_{a legal} Q(s, a) − Q(s, a_data).
 
@@ -131,7 +147,7 @@ def discrete_soft_value(
 ) -> Tensor:
     """Soft state value V(s) = Σ_{a legal} π(a|s) [Q(s, a) − α log π(a|s)]: (B, N, A) -> (B, N).
 
-    `q` is typically the element-wise minimum of two target critics (REFERENCE §6).
+    `q` is typically the element-wise minimum of two target critics (discrete SAC's target).
     """
     return expectation(probs, q - alpha * log_probs, action_mask)
 
@@ -243,6 +259,35 @@ def out_of_support_mass(
     """Probability π puts on legal actions outside the behaviour's support. (…, A) -> (…)."""
     outside = action_mask & ~support_mask(behaviour_probs, threshold, action_mask)
     return torch.where(outside, probs, 0.0).sum(-1)
+
+
+def masked_attention(
+    query: Tensor, key: Tensor, value: Tensor, key_mask: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Multi-head scaled dot-product attention over the keys that `key_mask` allows.
+
+    The one mask rule of every attention over agents (`algos.coordination`, `algos.qmix`): each
+    query attends only to allowed keys (alive agents), with weights softmax(q · k / √D) over them
+    and exactly 0 on the others; a query with no allowed key (a team with nobody alive) gets all
+    weights 0, hence an output of 0 — finite, and with finite gradients (no softmax over −inf
+    alone, whose NaN would reach the gradients even behind a `torch.where`).
+
+    Args:
+        query: (B, heads, Nq, D).
+        key: (B, heads, Nk, D).
+        value: (B, heads, Nk, Dv).
+        key_mask: (B, Nk) bool, the keys that may be attended to.
+
+    Returns:
+        (outputs (B, heads, Nq, Dv), weights (B, heads, Nq, Nk)).
+    """
+    scores = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])  # (B, heads, Nq, Nk)
+    allowed = key_mask[:, None, None, :]  # (B, 1, 1, Nk)
+    # Where no key is allowed the softmax runs over every key (finite) and is then zeroed.
+    nothing_allowed = ~key_mask.any(dim=-1)[:, None, None, None]  # (B, 1, 1, 1)
+    scores = scores.masked_fill(~(allowed | nothing_allowed), float("-inf"))
+    weights = torch.softmax(scores, dim=-1).masked_fill(~allowed, 0.0)
+    return weights @ value, weights
 
 
 @torch.no_grad()

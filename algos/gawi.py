@@ -7,21 +7,22 @@ The project's method (docs/method.md gives the design and the reasons). Three pa
    the same weights act for any team size. Policy and critic each have their own encoder and
    graph.
 2. In-sample critic, Implicit Q-Learning (Kostrikov et al. 2022, "Offline Reinforcement Learning
-   with Implicit Q-Learning", eqs. 5-6): V(s) is the τ-expectile of the target Q of dataset
-   actions, Q(s, a) regresses on r + γ · bootstrap · V(s'). No action outside the data is ever
-   evaluated, so nothing is extrapolated.
+   with Implicit Q-Learning", eqs. 5-6): V(s) is the `expectile` (0.7; the paper's τ) of the
+   target Q of dataset actions, Q(s, a) regresses on r + γ · bootstrap · V(s'). No action
+   outside the data is ever evaluated, so nothing is extrapolated.
 3. Policy extraction by advantage-weighted regression (Peng et al. 2019, AWR; Kostrikov et al.
    2022, eq. 7): the policy clones dataset actions with weight min(exp(β · A(s, a)), w_max),
    A = Q_target(s, a) − V(s), times a per-agent trust in (0, 1]: every `quality_every` updates
    the critic scores each (episode, agent) by the mean one-step advantage of its transitions,
    δ = r + γ · bootstrap · V(s') − V(s), over the episode, and
    trust = exp(quality_beta · min(0, (mean − reference) / σ)), reference being the
-   `quality_reference` quantile of those means and σ the spread of single-step δ. Agents that
-   act against the team throughout an episode (saboteurs) get a low trust, whatever a single
-   action looks like.
+   `quality_reference` quantile of those means and σ the standard deviation of single-step δ
+   over the data (recomputed at every pass). Agents that act against the team throughout an
+   episode (saboteurs) get a low trust, whatever a single action looks like.
 
 Reference implementation: the authors' IQL (ikostrikov/implicit_q_learning, JAX) for the critic
-and the extraction; its defaults τ = 0.7, β = 3, maximum weight 100 (the MuJoCo settings).
+and the extraction; its defaults expectile 0.7, β = 3, maximum weight 100 (the MuJoCo
+settings).
 
 Deviations:
 - discrete actions: Q(s, ·) is one head with an output per action, V(s) one more output of the
@@ -29,12 +30,15 @@ Deviations:
   legal actions instead of a Gaussian;
 - one Q head, not the minimum of two: with in-sample targets nothing maximises over actions, the
   overestimation the second head guards against does not arise; the target network follows by
-  Polyak averaging (τ = 0.005) as in the reference;
+  Polyak averaging (`tau` = 0.005 per update) as in the reference;
 - per-agent rewards and bootstraps (each agent's Q and V are about its own return, as in our
   independent Q-learning baseline), but every agent's features include its teammates' messages;
 - the policy loss is a mean over alive agents of weight × negative log-likelihood, as in the
   reference (not normalised by the sum of weights);
 - the per-agent trust factor is ours (docs/method.md).
+
+Ablations (`gawi-nograph`, `gawi-noadv`, `gawi-noquality`) are this class with other config
+defaults: entries of `algos.registry`.
 
 `sampling_subset(data)`, the one hook of `Algorithm` that sees the training data, keeps a
 reference to it for the quality passes and returns None (every transition is sampled).
@@ -70,10 +74,11 @@ MIN_SCALE = 1e-6
 
 
 def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
-    """Asymmetric squared loss |τ − 1(diff < 0)| · diff² (IQL eq. 5), elementwise.
+    """Asymmetric squared loss |e − 1(diff < 0)| · diff² with e = `expectile` (IQL eq. 5, where
+    e is written τ), elementwise.
 
-    With diff = target − prediction, minimising its mean gives the τ-expectile of the target
-    (τ = 0.5: the mean; τ → 1: the maximum).
+    With diff = target − prediction, minimising its mean gives the e-expectile of the target
+    (e = 0.5: the mean; e → 1: the maximum).
     """
     weight = torch.where(diff < 0, 1.0 - expectile, expectile)
     return weight * diff.square()
@@ -150,7 +155,7 @@ def separation_auc(scores: Tensor, positive: Tensor) -> float:
 
 @dataclass(frozen=True)
 class GAWIConfig(AlgoConfig):
-    """GAWI hyperparameters; the ablations are other defaults of the same fields."""
+    """GAWI hyperparameters; the ablations are other defaults of the same fields (registry)."""
 
     lr: float = param(3e-4, "Adam learning rate of critic and policy (IQL reference)")
     gamma: float = param(0.99, "discount factor (IQL reference)")
@@ -247,8 +252,6 @@ class GAWI(Algorithm):
         #: (E, N) mean advantage and trust of each (episode, agent); None until data is attached.
         self.episode_advantage: Tensor | None = None
         self.trust: Tensor | None = None
-        #: Standard deviation of single-action advantages at the last pass (the unit of trust).
-        self.advantage_scale = 1.0
 
     # ------------------------------------------------------------------------------ training
     def sampling_subset(self, data: OfflineData) -> Tensor | None:
@@ -369,7 +372,6 @@ class GAWI(Algorithm):
         scale = float(variance.clamp(min=0).sqrt().clamp(min=MIN_SCALE))
         if data is self.data:
             self.episode_advantage = means
-            self.advantage_scale = scale
             self._set_trust(means, counts > 0, scale)
         return means
 
@@ -389,7 +391,6 @@ class GAWI(Algorithm):
         state = super().state_dict()
         state["episode_advantage"] = self.episode_advantage
         state["trust"] = self.trust
-        state["advantage_scale"] = self.advantage_scale
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -397,44 +398,3 @@ class GAWI(Algorithm):
         for key in ("episode_advantage", "trust"):
             value = state.get(key)
             setattr(self, key, None if value is None else value.clone().to(self.device))
-        self.advantage_scale = float(state.get("advantage_scale", 1.0))
-
-
-@dataclass(frozen=True)
-class GAWINoGraphConfig(GAWIConfig):
-    """GAWI without message passing: independent agents (ablation)."""
-
-    graph_rounds: int = param(0, "rounds of attention over alive teammates (ablation: 0)")
-
-
-@dataclass(frozen=True)
-class GAWINoAdvConfig(GAWIConfig):
-    """GAWI without advantage weighting or trust: graph + plain BC (ablation)."""
-
-    beta: float = param(0.0, "inverse temperature of the advantage weights (ablation: 0, BC)")
-    quality_beta: float = param(0.0, "inverse temperature of per-agent trust (ablation: 0)")
-
-
-@dataclass(frozen=True)
-class GAWINoQualityConfig(GAWIConfig):
-    """GAWI without per-agent quality inference (ablation)."""
-
-    quality_beta: float = param(0.0, "inverse temperature of per-agent trust (ablation: 0)")
-
-
-class GAWINoGraph(GAWI):
-    name = "gawi-nograph"
-    description = "ablation of gawi: no message passing (independent agents)"
-    Config = GAWINoGraphConfig
-
-
-class GAWINoAdv(GAWI):
-    name = "gawi-noadv"
-    description = "ablation of gawi: no advantage weighting nor trust (graph + plain BC)"
-    Config = GAWINoAdvConfig
-
-
-class GAWINoQuality(GAWI):
-    name = "gawi-noquality"
-    description = "ablation of gawi: no per-agent quality inference (trust 1)"
-    Config = GAWINoQualityConfig

@@ -15,6 +15,9 @@ checkpoint carries its own normalisation):
   one row per entity, the agent itself first, all-zero rows for absent entities). Each row is
   embedded by a shared MLP and the agent's own row attends over the present rows (masked softmax);
   the result does not depend on R or on the order of the other rows.
+
+The actor-critics (SAC, BRAC, BEAR) also share `TwinQ`, two independent `AgentNetwork` critics, and
+`PositiveScalar`, a learned temperature or Lagrange multiplier.
 """
 
 from __future__ import annotations
@@ -183,6 +186,31 @@ class AgentNetwork(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.head(self.features(obs))  # (B, N, outputs)
+
+
+class TwinQ(nn.Module):
+    """Two independent Q networks (own encoders), as SAC, BRAC and BEAR use them:
+    (B, N, *obs_shape) -> (2, B, N, A)."""
+
+    def __init__(self, spec: DataSpec, hidden_size: int, encoder: str = "auto") -> None:
+        super().__init__()
+        self.q1 = AgentNetwork(spec, spec.n_actions, hidden_size, encoder)
+        self.q2 = AgentNetwork(spec, spec.n_actions, hidden_size, encoder)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return torch.stack([self.q1(obs), self.q2(obs)])  # (2, B, N, A)
+
+
+class PositiveScalar(nn.Module):
+    """A positive scalar learned through its logarithm `log_value` (an entropy temperature α, a
+    Lagrange multiplier λ): `forward()` returns exp(log_value)."""
+
+    def __init__(self, initial: float) -> None:
+        super().__init__()
+        self.log_value = nn.Parameter(torch.tensor(math.log(initial)))
+
+    def forward(self) -> Tensor:
+        return self.log_value.exp()
 
 
 def check_obs_shape(spec: DataSpec, obs_shape: tuple[int, ...], where: str) -> None:

@@ -58,7 +58,6 @@ Deviations:
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
@@ -67,7 +66,13 @@ from torch import Tensor, nn
 
 from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
 from algos.data import Batch
-from algos.functional import gather_actions, masked_argmax, masked_mean, soft_update
+from algos.functional import (
+    gather_actions,
+    masked_argmax,
+    masked_attention,
+    masked_mean,
+    soft_update,
+)
 from algos.networks import AgentNetwork
 from datagen.errors import UserError
 
@@ -147,12 +152,6 @@ def monotone_mix(q: Tensor, weights: MixingWeights) -> Tensor:
     return q_tot if per_sample else q_tot.squeeze(1)  # (B, K) or (B,)
 
 
-def attention_key_mask(alive: Tensor) -> Tensor:
-    """Which agents may be attended to: the alive ones, or every agent in a state where none is
-    alive (a next state after the team's end: its Q_tot is never used, but must stay finite)."""
-    return alive | ~alive.any(dim=1, keepdim=True)
-
-
 class AttentionMixer(nn.Module):
     """Monotone mixer of any number of agents, its weights made by attention over agent embeddings.
 
@@ -187,7 +186,8 @@ class AttentionMixer(nn.Module):
 
         Returns:
             (embeddings (B, N, E) — every agent's own embedding plus what it attends to,
-            attention weights (B, heads, N, N), each query's row summing to one over alive keys).
+            attention weights (B, heads, N, N), each query's row summing to one over alive keys,
+            or all 0 when nobody is alive: `masked_attention`'s rule).
         """
         batch_size, n_agents, _ = features.shape
         x = self.embed(features)  # (B, N, E)
@@ -196,12 +196,12 @@ class AttentionMixer(nn.Module):
             split = projection(x).reshape(batch_size, n_agents, self.n_heads, self.head_dim)
             return split.transpose(1, 2)  # (B, heads, N, E / heads)
 
-        scores = heads(self.query) @ heads(self.key).transpose(-1, -2)  # (B, heads, N, N)
-        keys = attention_key_mask(alive)[:, None, None, :]  # (B, 1, 1, N)
-        scores = scores.masked_fill(~keys, float("-inf")) / math.sqrt(self.head_dim)
-        weights = torch.softmax(scores, dim=-1)  # (B, heads, N, N)
-        context = (weights @ heads(self.value)).transpose(1, 2)  # (B, N, heads, E / heads)
-        context = context.reshape(batch_size, n_agents, -1)  # (B, N, E)
+        # Alive agents only; in a state with nobody alive (a next state after the team's end,
+        # whose Q_tot is never used) the context is 0, finite.
+        context, weights = masked_attention(
+            heads(self.query), heads(self.key), heads(self.value), alive
+        )  # (B, heads, N, E / heads), (B, heads, N, N)
+        context = context.transpose(1, 2).reshape(batch_size, n_agents, -1)  # (B, N, E)
         return x + self.attended(context), weights
 
     def mixing_weights(self, features: Tensor, alive: Tensor) -> MixingWeights:

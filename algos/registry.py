@@ -1,15 +1,20 @@
-"""Every algorithm by name: its config class, its class and a one-line description.
+"""Every algorithm by name: an entry is a name, an algorithm class, overrides of its config's
+defaults, and a one-line description.
 
-To add an algorithm, import its class below and add it to `_CLASSES` (the class carries `name`,
-`description` and `Config`); `marl-bench algos`, `marl-bench train` and the contract tests pick it
-up from here.
+To add an algorithm, write its class (it carries `name`, `description` and `Config`) and add
+`AlgoEntry.of(TheClass)` to `ENTRIES`. To add a variant of an existing algorithm (an ablation, a
+filtered BC), add `AlgoEntry("its-name", TheClass, "one line", {"field": value, ...})`: the same
+class and config with other defaults; nothing else to write. `marl-bench algos` lists every entry
+with its defaults, `make_config` and `build_algorithm` apply a user's overrides on top of the
+entry's, and a run saves the entry's name with its full config, so it loads under that name. The
+contract tests (`tests/algos/test_contract.py`) run over every entry.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from algos.base import AlgoConfig, Algorithm
@@ -17,24 +22,11 @@ from algos.bc import BC
 from algos.bear import BEAR
 from algos.brac import BRAC
 from algos.data import DataSpec
-from algos.gawi import GAWI, GAWINoAdv, GAWINoGraph, GAWINoQuality
+from algos.gawi import GAWI
 from algos.iql import IQL
 from algos.qmix import QMIX
 from algos.sac import SAC
 from datagen.errors import UserError
-
-_CLASSES: tuple[type[Algorithm], ...] = (
-    BC,
-    IQL,
-    QMIX,
-    SAC,
-    BRAC,
-    BEAR,
-    GAWI,
-    GAWINoGraph,
-    GAWINoAdv,
-    GAWINoQuality,
-)
 
 
 @dataclass(frozen=True)
@@ -43,18 +35,35 @@ class AlgoEntry:
 
     Attributes:
         name: the name used on the command line and in run directories.
-        config_class: its frozen config dataclass.
-        algorithm_class: its `Algorithm` subclass.
+        algorithm_class: its `Algorithm` subclass (whose `Config` is the config class).
         description: one line.
+        overrides: config fields whose defaults this entry replaces (empty for the class's own
+            entry).
     """
 
     name: str
-    config_class: type[AlgoConfig]
     algorithm_class: type[Algorithm]
     description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        keys = {f.name for f in dataclasses.fields(self.config_class)}
+        unknown = sorted(set(self.overrides) - keys)
+        if unknown:
+            raise ValueError(f"entry {self.name!r} overrides unknown config keys {unknown}")
+
+    @classmethod
+    def of(cls, algorithm_class: type[Algorithm]) -> AlgoEntry:
+        """The entry of a class under its own name and description, with its own defaults."""
+        return cls(algorithm_class.name, algorithm_class, algorithm_class.description)
+
+    @property
+    def config_class(self) -> type[AlgoConfig]:
+        return self.algorithm_class.Config
 
     def defaults(self) -> dict[str, Any]:
-        return self.config_class().as_dict()
+        """Every config field's default for this entry (the class's, then the overrides)."""
+        return self.config_class(**self.overrides).as_dict()
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready description: name, description, metric keys, fields with default and doc."""
@@ -69,9 +78,38 @@ class AlgoEntry:
         }
 
 
-ALGORITHMS: dict[str, AlgoEntry] = {
-    cls.name: AlgoEntry(cls.name, cls.Config, cls, cls.description) for cls in _CLASSES
-}
+ENTRIES: tuple[AlgoEntry, ...] = (
+    AlgoEntry.of(BC),
+    AlgoEntry.of(IQL),
+    AlgoEntry.of(QMIX),
+    AlgoEntry.of(SAC),
+    AlgoEntry.of(BRAC),
+    AlgoEntry.of(BEAR),
+    AlgoEntry.of(GAWI),
+    # gawi's ablations (docs/method.md): each removes one part by its config defaults.
+    AlgoEntry(
+        "gawi-nograph",
+        GAWI,
+        "ablation of gawi: no message passing (independent agents)",
+        {"graph_rounds": 0},
+    ),
+    AlgoEntry(
+        "gawi-noadv",
+        GAWI,
+        "ablation of gawi: no advantage weighting nor trust (graph + plain BC)",
+        {"beta": 0.0, "quality_beta": 0.0},
+    ),
+    AlgoEntry(
+        "gawi-noquality",
+        GAWI,
+        "ablation of gawi: no per-agent quality inference (trust 1)",
+        {"quality_beta": 0.0},
+    ),
+)
+
+ALGORITHMS: dict[str, AlgoEntry] = {entry.name: entry for entry in ENTRIES}
+if len(ALGORITHMS) != len(ENTRIES):
+    raise ValueError("two registry entries share a name")
 
 
 def algorithm_names() -> list[str]:
@@ -109,7 +147,8 @@ def _convert(key: str, raw: Any, kind: Any) -> Any:
 
 
 def make_config(name: str, overrides: dict[str, Any] | None = None) -> AlgoConfig:
-    """Algorithm `name`'s config with `overrides` applied (strings are converted to field types).
+    """Algorithm `name`'s config: the entry's defaults with `overrides` applied on top (strings
+    are converted to field types).
 
     Raises:
         UserError: an unknown algorithm, a key the config does not have (naming the valid keys),
@@ -125,7 +164,7 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> AlgoConfi
         )
     hints = typing.get_type_hints(entry.config_class)
     values = {key: _convert(key, value, hints[key]) for key, value in overrides.items()}
-    return entry.config_class(**values)
+    return entry.config_class(**{**entry.overrides, **values})
 
 
 def build_algorithm(
@@ -135,9 +174,9 @@ def build_algorithm(
     seed: int = 0,
     device: str = "cpu",
 ) -> Algorithm:
-    """A fresh algorithm `name` for data `spec` (config as an object, a dict of overrides, or
-    None for the defaults)."""
+    """A fresh algorithm `name` for data `spec` (config as an object, a dict of overrides of the
+    entry's defaults, or None for those defaults); its `name` is the entry's."""
     entry = get_entry(name)
     if not isinstance(config, AlgoConfig):
         config = make_config(name, config)
-    return entry.algorithm_class(spec, config, seed=seed, device=device)
+    return entry.algorithm_class(spec, config, seed=seed, device=device, name=entry.name)

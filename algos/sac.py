@@ -15,8 +15,9 @@ Why CQL is on by default: offline, the critic's targets average over the policy'
 for actions the data never took nothing corrects the critic's errors; the actor moves toward them
 and the targets follow (Kumar et al. 2020, §3). `cql_alpha = 0` gives plain discrete SAC.
 
-`TwinQ` and `Temperature` below are shared with BRAC and BEAR (`algos/brac.py`, `algos/bear.py`),
-which build on this actor-critic.
+BRAC and BEAR (`algos/brac.py`, `algos/bear.py`) are actor-critics of the same shape, each written
+out in its own file; the pieces they share are the networks `TwinQ` and `PositiveScalar`
+(`algos.networks`) and pure functions of `algos.functional`.
 
 Deviations:
 - one actor and one pair of critics shared by every agent (parameter sharing, no agent id), each
@@ -33,14 +34,13 @@ Deviations:
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
-from algos.data import Batch, DataSpec
+from algos.data import Batch
 from algos.functional import (
     cql_term,
     discrete_sac_actor_loss,
@@ -52,98 +52,15 @@ from algos.functional import (
     masked_mean,
     soft_update,
     target_entropy,
+    twin_td_loss,
 )
-from algos.networks import AgentNetwork
+from algos.networks import AgentNetwork, PositiveScalar, TwinQ
 from datagen.errors import UserError
-
-
-class TwinQ(nn.Module):
-    """Two independent Q networks (own encoders): (B, N, *O) -> (2, B, N, A)."""
-
-    def __init__(self, spec: DataSpec, hidden_size: int, encoder: str) -> None:
-        super().__init__()
-        self.q1 = AgentNetwork(spec, spec.n_actions, hidden_size, encoder)
-        self.q2 = AgentNetwork(spec, spec.n_actions, hidden_size, encoder)
-
-    def forward(self, obs: Tensor) -> Tensor:
-        return torch.stack([self.q1(obs), self.q2(obs)])  # (2, B, N, A)
-
-
-class Temperature(nn.Module):
-    """A positive scalar learned through its logarithm (an entropy temperature or a multiplier)."""
-
-    def __init__(self, initial: float) -> None:
-        super().__init__()
-        self.log_value = nn.Parameter(torch.tensor(math.log(initial)))
-
-    def forward(self) -> Tensor:
-        return self.log_value.exp()
-
-
-def twin_td_loss(q: Tensor, actions: Tensor, target: Tensor, alive: Tensor) -> Tensor:
-    """Σ over the two critics of the mean over alive agents of ½ (Q_i(s, a_data) − y)².
-
-    Args:
-        q: (2, B, N, A) both critics' Q-values.
-        actions: (B, N) dataset actions.
-        target: (B, N) targets without gradient.
-        alive: (B, N) bool.
-    """
-    q_data = gather_actions(q, actions.expand(len(q), *actions.shape))  # (2, B, N)
-    errors = 0.5 * (q_data - target) ** 2
-    return sum(masked_mean(errors[i], alive) for i in range(len(q)))
 
 
 def twin_cql(q: Tensor, batch: Batch) -> Tensor:
     """Σ over the two critics of the CQL term (`cql_term`): (2, B, N, A) -> scalar."""
     return sum(cql_term(q[i], batch.actions, batch.action_mask, batch.alive) for i in range(len(q)))
-
-
-def build_actor_critic(algo: Algorithm, with_behaviour: bool = False) -> None:
-    """Give `algo` the networks and optimisers SAC, BRAC and BEAR share: `actor`, twin `critic`
-    with a frozen `critic_target`, and (BRAC, BEAR) a cloned `behaviour` policy; the config must
-    have `actor_lr`, `critic_lr` (and `behaviour_lr`)."""
-    config, spec = algo.config, algo.spec
-    algo.actor = algo.add_network(
-        "actor", AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
-    )
-    if with_behaviour:
-        algo.behaviour = algo.add_network(
-            "behaviour", AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
-        )
-    algo.critic = algo.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
-    algo.critic_target = algo.add_network("critic_target", copy.deepcopy(algo.critic))
-    algo.critic_target.requires_grad_(False)
-    algo.optimizers["actor"] = torch.optim.Adam(algo.actor.parameters(), lr=config.actor_lr)
-    algo.optimizers["critic"] = torch.optim.Adam(algo.critic.parameters(), lr=config.critic_lr)
-    if with_behaviour:
-        algo.optimizers["behaviour"] = torch.optim.Adam(
-            algo.behaviour.parameters(), lr=config.behaviour_lr
-        )
-
-
-@torch.no_grad()
-def soft_twin_target(
-    critic_target: nn.Module,
-    batch: Batch,
-    gamma: float,
-    next_log_probs: Tensor,
-    next_log_ratio: Tensor,
-    alpha: Tensor | float,
-) -> Tensor:
-    """(B, N) target r + γ Σ_a π(a|s') [min_j Q'_j(s', a) − α · log_ratio(a)] of the twin target
-    critics: SAC's soft value with log_ratio = log π, BRAC's value penalty with log π − log β̂."""
-    next_q = critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
-    return discrete_sac_target(
-        batch.rewards,
-        batch.bootstrap,
-        gamma,
-        next_log_probs.exp(),
-        next_log_ratio,
-        next_q,
-        alpha,
-        batch.next_action_mask,
-    )
 
 
 @dataclass(frozen=True)
@@ -197,9 +114,16 @@ class SAC(Algorithm):
     )
 
     def build(self) -> None:
-        config = self.config
-        build_actor_critic(self)
-        self.temperature = self.add_network("temperature", Temperature(config.initial_temperature))
+        config, spec = self.config, self.spec
+        actor = AgentNetwork(spec, spec.n_actions, config.hidden_size, config.encoder)
+        self.actor = self.add_network("actor", actor)
+        self.critic = self.add_network("critic", TwinQ(spec, config.hidden_size, config.encoder))
+        self.critic_target = self.add_network("critic_target", copy.deepcopy(self.critic))
+        self.critic_target.requires_grad_(False)
+        temperature = PositiveScalar(config.initial_temperature)
+        self.temperature = self.add_network("temperature", temperature)
+        self.optimizers["actor"] = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.optimizers["temperature"] = torch.optim.Adam(
             self.temperature.parameters(), lr=config.temperature_lr
         )
@@ -215,8 +139,17 @@ class SAC(Algorithm):
         probs = log_probs.exp()
         alpha = self.temperature().detach()
         next_log_probs = masked_log_softmax(logits[len(batch) :].detach(), next_mask)
-        target = soft_twin_target(
-            self.critic_target, batch, config.gamma, next_log_probs, next_log_probs, alpha
+        with torch.no_grad():
+            next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
+        target = discrete_sac_target(
+            batch.rewards,
+            batch.bootstrap,
+            config.gamma,
+            next_log_probs.exp(),
+            next_log_probs,
+            next_q,
+            alpha,
+            next_mask,
         )
         q = self.critic(batch.obs)  # (2, B, N, A)
         td = twin_td_loss(q, batch.actions, target, batch.alive)

@@ -8,17 +8,21 @@ datagen's, and `RunPolicy` wraps the algorithm as a datagen `BehaviourPolicy` fo
 play (`datagen.policies.evaluate.evaluate`): the two give the same returns (tested). The
 algorithm's networks normalise observations themselves, with the statistics of its training data,
 so raw observations are passed exactly as the env returns them.
+
+Both ways pass the env's action masks to `act` (`env_action_masks`); none of the current envs has
+any, so today they pass None (every action legal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from algos.base import Algorithm
 from algos.data import DataSpec
@@ -70,6 +74,41 @@ def load_run(run_dir: Path | str, checkpoint: str = LATEST, device: str = "cpu")
     return LoadedRun(run_dir, config, algo, int(state["step"]))
 
 
+def env_action_masks(env: Any) -> np.ndarray | None:
+    """The legal actions of `env`'s agents now, by PettingZoo's convention, or None without masks.
+
+    PettingZoo gives an agent's mask as `infos[agent]["action_mask"]` or, with dict observations,
+    as the observation's `"action_mask"` entry. The rollouts that evaluation plays
+    (`datagen.rollout`) hand a policy the env but not the step's infos, so the masks are read
+    where the env keeps them: its base env (`env.unwrapped`, the AEC env a PettingZoo parallel
+    env is built on) holds the latest `infos` and answers `observe(agent)`.
+
+    Args:
+        env: a `TeamEnv` (or any PettingZoo env) with discrete actions.
+
+    Returns:
+        (N, A) bool in `possible_agents` order, or None when no agent has a mask (every env of
+        the suite today). An agent without a mask, or whose mask allows nothing (dead, or not its
+        turn: the env ignores its action), gets every action.
+    """
+    base = env.unwrapped
+    infos = getattr(base, "infos", None) or {}
+    masks = []
+    for agent in env.possible_agents:
+        mask = infos.get(agent, {}).get("action_mask")
+        space = base.observation_space(agent)
+        if mask is None and isinstance(space, spaces.Dict) and "action_mask" in space.spaces:
+            mask = base.observe(agent)["action_mask"]
+        masks.append(mask)
+    if all(mask is None for mask in masks):
+        return None
+    legal = np.ones((len(masks), int(env.action_space(env.possible_agents[0]).n)), dtype=bool)
+    for row, mask in zip(legal, masks, strict=True):
+        if mask is not None and np.any(mask):
+            row[:] = np.asarray(mask, dtype=bool)
+    return legal
+
+
 def episode_generator(rng: np.random.Generator, device: torch.device) -> torch.Generator:
     """The torch generator a sampling policy draws its actions from in one episode, seeded from
     the episode's numpy generator (`numpy.random.default_rng(episode seed)`, fresh)."""
@@ -77,7 +116,8 @@ def episode_generator(rng: np.random.Generator, device: torch.device) -> torch.G
 
 
 class RunPolicy:
-    """A trained algorithm acting as a datagen behaviour policy, for any team size.
+    """A trained algorithm acting as a datagen behaviour policy, for any team size, within the
+    env's action masks (`env_action_masks`).
 
     Args:
         algo: the algorithm.
@@ -98,7 +138,8 @@ class RunPolicy:
     def act(
         self, env: Any, obs: np.ndarray, alive: np.ndarray, rng: np.random.Generator
     ) -> TeamAction:
-        actions = self.algo.act(obs, alive, None, self.greedy, self.generator).cpu().numpy()
+        masks = env_action_masks(env)
+        actions = self.algo.act(obs, alive, masks, self.greedy, self.generator).cpu().numpy()
         n_actions = self.algo.spec.n_actions
         probs = np.zeros((len(actions), n_actions), dtype=np.float32)
         probs[np.arange(len(actions)), actions] = 1.0
@@ -127,7 +168,8 @@ class LearnedActors:
     """Builds the batch actor of a trained algorithm for an env batch (`evaluate_batched`): every
     running episode's team in one forward pass; sampled actions (greedy False) draw, episode by
     episode, from the generator `RunPolicy` would use, so a batch plays what one-at-a-time
-    evaluation plays. Picklable: the algorithm travels to worker processes as its state.
+    evaluation plays; each episode's action masks come from its env (`env_action_masks`) as they
+    do for `RunPolicy`. Picklable: the algorithm travels to worker processes as its state.
 
     Args:
         algo: the algorithm.
@@ -144,11 +186,18 @@ class LearnedActors:
         if not self.greedy:
             rngs = (np.random.default_rng(seed) for seed in seeds)
             generators = [episode_generator(rng, self.algo.device) for rng in rngs]
+        # A batch of `TeamEnv`s has its envs; pursuit's vectorised engine has none (and no masks).
+        envs = getattr(batch, "envs", None)
 
         def act(obs: np.ndarray, alive: np.ndarray, rows: np.ndarray) -> np.ndarray:
             chosen = None if generators is None else [generators[b] for b in rows]
+            masks = None
+            found = [] if envs is None else [env_action_masks(envs[b]) for b in rows]
+            if any(mask is not None for mask in found):
+                every = np.ones((alive.shape[1], self.algo.spec.n_actions), dtype=bool)
+                masks = np.stack([every if mask is None else mask for mask in found])  # (R, N, A)
             with torch.no_grad():
-                return self.algo.act(obs, alive, None, self.greedy, chosen).cpu().numpy()
+                return self.algo.act(obs, alive, masks, self.greedy, chosen).cpu().numpy()
 
         return act
 
@@ -193,7 +242,6 @@ class RunEvaluation:
     options: dict[str, Any]
     evaluation: Evaluation
     normalized_score: float | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean(self) -> float:

@@ -21,7 +21,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -532,9 +532,3 @@ def failed_cells(
     jobs = [job for job in suite.jobs() if job_matches(job, only or {})]
     keys = {key for job in jobs for key in job.cell_keys()}
     return [r for k, r in latest.items() if k in keys and r["status"] == "failed"]
-
-
-def summary_dict(summary: RunSummary) -> dict[str, Any]:
-    data = asdict(summary)
-    data["out"] = str(summary.out)
-    return data

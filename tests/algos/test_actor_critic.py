@@ -11,7 +11,6 @@ import torch
 from algos import functional as fn
 from algos.data import Batch, OfflineData
 from algos.registry import build_algorithm, make_config
-from algos.sac import twin_td_loss
 from datagen.errors import UserError
 
 T, F = True, False
@@ -58,11 +57,11 @@ def test_twin_td_loss_is_on_the_taken_action_of_each_critic() -> None:
     target = torch.tensor([[2.0, 4.0]])
     alive = torch.tensor([[T, F]])
     # Only agent 0 is alive: ½ (1 − 2)² + ½ (3 − 2)²; the 9s of the untaken action do not count.
-    assert twin_td_loss(q, actions, target, alive).item() == pytest.approx(1.0)
+    assert fn.twin_td_loss(q, actions, target, alive).item() == pytest.approx(1.0)
     both_alive = torch.tensor([[T, T]])
     # Agent 1: ½ (5 − 4)² and ½ (7 − 4)²; each critic's mean over 2 agents.
     expected = (0.5 + 0.5) / 2 + (0.5 + 4.5) / 2
-    assert twin_td_loss(q, actions, target, both_alive).item() == pytest.approx(expected)
+    assert fn.twin_td_loss(q, actions, target, both_alive).item() == pytest.approx(expected)
 
 
 def test_value_penalty_is_the_soft_value_with_the_log_ratio() -> None:
@@ -189,7 +188,7 @@ def test_brac_critic_regresses_on_the_kl_penalised_target(prison_data: OfflineDa
         next_q = algo.critic_target(batch.next_obs).min(dim=0).values
         value = fn.expectation(next_log_probs.exp(), next_q, next_mask) - 5.0 * kl
         target = batch.rewards + gamma * torch.where(batch.bootstrap, value, 0.0)
-        expected = twin_td_loss(algo.critic(batch.obs), batch.actions, target, batch.alive)
+        expected = fn.twin_td_loss(algo.critic(batch.obs), batch.actions, target, batch.alive)
     assert (kl[batch.bootstrap] > 0).all() and batch.bootstrap.any()
     assert metrics["loss/critic"].item() == pytest.approx(expected.item(), rel=1e-5)
 

@@ -34,7 +34,8 @@ def flat_parameters(algo: Algorithm) -> torch.Tensor:
 @pytest.mark.parametrize("name", ALGOS)
 def test_registry_entry_is_complete(name: str) -> None:
     entry = ALGORITHMS[name]
-    assert entry.algorithm_class.name == name and entry.description
+    assert entry.name == name and entry.description
+    assert entry.config_class is entry.algorithm_class.Config
     assert issubclass(entry.config_class, AlgoConfig)
     assert dataclasses.is_dataclass(entry.config_class)
     assert entry.config_class.__dataclass_params__.frozen
@@ -117,7 +118,7 @@ def recording(config: AlgoConfig) -> tuple[AlgoConfig, set[str]]:
 @pytest.mark.parametrize("name", ALGOS)
 def test_every_config_field_is_consumed(name: str, prison_data: OfflineData) -> None:
     config, reads = recording(make_config(name, SMALL))
-    algo = ALGORITHMS[name].algorithm_class(prison_data.spec, config)
+    algo = ALGORITHMS[name].algorithm_class(prison_data.spec, config, name=name)
     algo.sampling_subset(prison_data)
     for step in range(2):
         algo.update(batch_of(prison_data, seed=step))

@@ -147,3 +147,35 @@ def test_soft_update() -> None:
     assert target.weight.detach().flatten().tolist() == [0.25] * 4
     fn.soft_update(target, source, 1.0)
     assert torch.equal(target.bias, source.bias)
+
+
+def test_masked_attention_by_hand() -> None:
+    # One head, D = 4 (√D = 2), three keys of which the middle one is masked out.
+    query = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0]])  # two queries
+    key = torch.tensor([[0.0, 0, 0, 0], [200.0, 0, 0, 0], [2 * math.log(3), 0, 0, 0]])
+    value = torch.tensor([[1.0, 0.0], [50.0, 50.0], [0.0, 4.0]])
+    key_mask = torch.tensor([[T, F, T]])
+    outputs, weights = fn.masked_attention(
+        query[None, None], key[None, None], value[None, None], key_mask
+    )
+    # Query 1: scores q·k / 2 = [0, 100, log 3]; over the allowed keys e^0 : e^{log 3} = 1 : 3, and
+    # the masked key's score of 100 counts for nothing. Query 2: equal scores, 1/2 each.
+    assert weights[0, 0].flatten().tolist() == pytest.approx([0.25, 0.0, 0.75, 0.5, 0.0, 0.5])
+    assert weights[0, 0, :, 1].tolist() == [0.0, 0.0]  # exactly 0
+    # Outputs: 1/4 · (1, 0) + 3/4 · (0, 4) and 1/2 · (1, 0) + 1/2 · (0, 4).
+    assert outputs[0, 0].flatten().tolist() == pytest.approx([0.25, 3.0, 0.5, 2.0])
+
+
+def test_masked_attention_with_no_allowed_key_gives_zeros_and_finite_gradients() -> None:
+    generator = torch.Generator().manual_seed(0)
+    query = torch.randn(2, 3, 4, 8, generator=generator, requires_grad=True)  # (B, heads, N, D)
+    key = torch.randn(2, 3, 4, 8, generator=generator, requires_grad=True)
+    value = torch.randn(2, 3, 4, 5, generator=generator)
+    key_mask = torch.tensor([[F, F, F, F], [T, F, T, F]])  # team 0: nobody alive
+    outputs, weights = fn.masked_attention(query, key, value, key_mask)
+    assert (weights[0] == 0).all() and (outputs[0] == 0).all()
+    assert torch.allclose(weights[1].sum(-1), torch.ones(3, 4))
+    assert (weights[1][..., [1, 3]] == 0).all()
+    outputs.sum().backward()
+    assert torch.isfinite(query.grad).all() and torch.isfinite(key.grad).all()
+    assert (query.grad[0] == 0).all()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from algos.coordination import CoordinationGraph, GraphAttention, GraphNetwork, neighbour_mask
+from algos.coordination import CoordinationGraph, GraphAttention, GraphNetwork
 from algos.data import Batch, OfflineData
 from algos.gawi import (
     GAWI,
@@ -27,23 +27,20 @@ SMALL = {"hidden_size": 16}
 
 
 # ----------------------------------------------------------------------------- coordination
-def test_neighbours_are_the_agent_itself_and_alive_teammates() -> None:
-    alive = torch.tensor([[True, False, True]])
-    expected = [[True, False, True], [True, True, True], [True, False, True]]
-    assert neighbour_mask(alive)[0].tolist() == expected
-
-
-def test_attention_weights_sum_to_one_over_alive_neighbours() -> None:
+def test_attention_weights_sum_to_one_over_alive_agents() -> None:
     torch.manual_seed(0)
     layer = GraphAttention(16, 4)
     features = torch.randn(5, 6, 16)
     alive = torch.rand(5, 6) < 0.5
-    alive[0] = False  # a team with nobody alive still gets finite weights (self-loops)
+    alive[0] = False  # a team with nobody alive attends to nobody: weights 0, output finite
+    alive[1:, 0] = True  # the other teams have someone alive
     weights = layer.weights(features, alive)  # (B, heads, N, N)
-    assert torch.allclose(weights.sum(-1), torch.ones(5, 4, 6))
-    others = ~neighbour_mask(alive)[:, None].expand_as(weights)
-    assert (weights[others] == 0).all()
-    assert (weights[~others] > 0).all()
+    assert (weights[0] == 0).all()
+    assert torch.allclose(weights[1:].sum(-1), torch.ones(4, 4, 6))
+    keys = alive[:, None, None, :].expand_as(weights)  # every agent attends to the alive ones
+    assert (weights[~keys] == 0).all()
+    assert (weights[keys] > 0).all()
+    assert torch.isfinite(layer(features, alive)).all()
 
 
 def test_dead_agents_do_not_influence_alive_ones() -> None:
@@ -119,6 +116,19 @@ def test_ablations_are_registered_with_their_defaults() -> None:
     assert make_config("gawi-noquality").beta == make_config("gawi").beta > 0
     with pytest.raises(UserError, match="n_heads must divide hidden_size 16"):
         make_config("gawi", {**SMALL, "n_heads": "3"})
+    # A user's overrides apply on top of the entry's; `marl-bench algos` shows its defaults.
+    config = make_config("gawi-nograph", {"beta": "1.5"})
+    assert (config.graph_rounds, config.beta) == (0, 1.5)
+    assert make_config("gawi-nograph", {"graph_rounds": 2}).graph_rounds == 2
+    assert ALGORITHMS["gawi-noadv"].describe()["config"]["beta"]["default"] == 0.0
+    assert ALGORITHMS["gawi"].describe()["config"]["beta"]["default"] == 3.0
+
+
+def test_an_ablation_is_gawi_under_its_own_name(prison_data: OfflineData) -> None:
+    algo = build_algorithm("gawi-noquality", prison_data.spec, SMALL)
+    assert type(algo) is GAWI and algo.name == "gawi-noquality"
+    assert algo.config == make_config("gawi", {**SMALL, "quality_beta": 0.0})
+    assert build_algorithm("gawi", prison_data.spec, SMALL).name == "gawi"
 
 
 # ------------------------------------------------------------------------- pure functions
@@ -232,7 +242,8 @@ def test_trust_is_saved_and_restored(prison_data: OfflineData) -> None:
     assert algo.trust.shape == (prison_data.n_episodes, prison_data.n_agents)
     assert (algo.episode_advantage != 0).any()
     restored = build_algorithm("gawi", prison_data.spec, config, seed=5)
-    restored.load_state_dict(algo.state_dict())
+    # Checkpoints written before σ stopped being stored carry an `advantage_scale`: ignored.
+    restored.load_state_dict({**algo.state_dict(), "advantage_scale": 0.25})
     assert torch.equal(restored.trust, algo.trust)
     restored.sampling_subset(prison_data)  # as fit does after loading: keeps the loaded trust
     assert torch.equal(restored.trust, algo.trust)

@@ -4,13 +4,22 @@ envs, and across worker processes."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+import torch
+from gymnasium import spaces
 
 from algos.data import DataSpec
 from algos.registry import build_algorithm
-from benchmark.evaluate import LearnedActors, RunPolicy, evaluate_algorithm_sizes
-from datagen.envs import make_env
+from benchmark.evaluate import (
+    LearnedActors,
+    RunPolicy,
+    env_action_masks,
+    evaluate_algorithm_sizes,
+)
+from datagen.envs import env_names, get_spec, make_env
 from datagen.policies.evaluate import evaluate, evaluate_batched
 
 #: (env, agents, options): short episodes; knights and archers can die within 150 cycles.
@@ -89,3 +98,51 @@ def test_one_model_at_every_team_size_in_one_call() -> None:
         assert score is not None
     alone = evaluate("pursuit", 8, lambda env: RunPolicy(algo), 3, seed=0, options=options)
     assert results[8][0].returns == alone.returns
+
+
+# ------------------------------------------------------------------------- action masks
+@pytest.mark.parametrize("env_name", env_names())
+def test_no_env_of_the_suite_has_action_masks(env_name: str) -> None:
+    env = make_env(env_name, get_spec(env_name).n_min)
+    try:
+        env.reset(seed=0)
+        assert env_action_masks(env) is None
+        env.step({agent: 0 for agent in env.agents})
+        assert env_action_masks(env) is None
+    finally:
+        env.close()
+
+
+def test_masks_of_a_pettingzoo_parallel_env_reach_the_policy() -> None:
+    """Tic-tac-toe as a PettingZoo parallel env: its masks are dict-observation entries."""
+    from pettingzoo.classic import tictactoe_v3
+    from pettingzoo.utils.conversions import turn_based_aec_to_parallel
+
+    env = turn_based_aec_to_parallel(tictactoe_v3.env())
+    env.reset(seed=0)
+    assert env_action_masks(env).all()  # player_1 may play anywhere; player_2 waits
+    obs, *_ = env.step({"player_1": 4, "player_2": 0})
+    masks = env_action_masks(env)
+    assert masks[1].tolist() == obs["player_2"]["action_mask"].astype(bool).tolist()
+    assert masks[1].sum() == 8 and not masks[1, 4]  # the centre is taken
+    assert masks[0].all()  # not player_1's turn: its mask allows nothing, so anything goes
+    # An untrained policy that prefers the taken square still plays a legal one.
+    spec = DataSpec((3,), "float32", 9, None, np.zeros(3, np.float32), np.ones(3, np.float32))
+    algo = build_algorithm("bc", spec, {"hidden_size": 16}, seed=3)
+    with torch.no_grad():
+        algo.networks["policy"].head.bias.fill_(0.0)[4] = 100.0
+    for greedy in (True, False):
+        policy = RunPolicy(algo, greedy)
+        policy.reset(env, np.random.default_rng(0))
+        team = policy.act(env, np.zeros((2, 3), np.float32), np.ones(2, bool), None)
+        assert team.actions[0] == 4 and team.actions[1] != 4
+    # The batch path reads each slot's env the same way (a batch of envs keeps them in `envs`).
+    slots = SimpleNamespace(
+        envs=[env, env],
+        possible_agents=env.possible_agents,
+        observation_space=lambda agent: spaces.Box(0, 1, (3,)),
+        action_space=env.action_space,
+    )
+    act = LearnedActors(algo, True, "tictactoe")(slots, [0, 1])
+    actions = act(np.zeros((1, 2, 3), np.float32), np.ones((1, 2), bool), np.array([1]))
+    assert actions.tolist() == [[4, actions[0, 1]]] and actions[0, 1] != 4

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from algos.registry import algorithm_names
 from benchmark.cli import main as bench
 from benchmark.evaluate import RunPolicy, evaluate_run, load_run
+from datagen.envs import make_env
 from datagen.policies.records import normalized_score
 
 
@@ -65,7 +66,10 @@ def test_evaluate_run_is_deterministic_and_matches_the_policy(prison_run: Path) 
     policy = RunPolicy(run.algo)
     obs = torch.rand(4, 2).numpy()
     alive = torch.ones(4, dtype=torch.bool).numpy()
-    decision = policy.act(None, obs, alive, None)
+    env = make_env("prison", 4, include_last_wall=True)  # the policy reads its (absent) masks
+    env.reset(seed=0)
+    decision = policy.act(env, obs, alive, None)
+    env.close()
     assert decision.actions.tolist() == run.algo.act(obs, alive).tolist()
     assert decision.probs.sum(axis=1).tolist() == [1.0] * 4
 
