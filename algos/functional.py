@@ -1,4 +1,5 @@
-"""Pure functions shared by every algorithm: masks, TD targets, conservative and divergence terms.
+"""Pure functions shared by every algorithm: masks, TD targets, conservative and divergence terms,
+the expectile loss and advantage weights of in-sample methods.
 
 Conventions, for every function below:
 
@@ -322,3 +323,23 @@ def dual_ascent_loss(log_multiplier: Tensor, violation: Tensor, alive: Tensor) -
         alive: (B, N) bool.
     """
     return -log_multiplier * masked_mean(violation.detach(), alive)
+
+
+def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
+    """Asymmetric squared loss |e − 1(diff < 0)| · diff² with e = `expectile` (IQL eq. 5, where
+    e is written τ), elementwise.
+
+    With diff = target − prediction, minimising its mean gives the e-expectile of the target
+    (e = 0.5: the mean; e → 1: the maximum).
+    """
+    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
+    return weight * diff.square()
+
+
+def advantage_weights(advantage: Tensor, beta: float, max_weight: float) -> Tensor:
+    """AWR weights min(exp(β · A), w_max), elementwise; β = 0 gives 1 everywhere (plain BC).
+
+    The exponent is clamped first so exp never overflows to inf (0 · inf would be NaN).
+    """
+    upper = math.log(max_weight)
+    return torch.exp((beta * advantage).clamp(max=upper))

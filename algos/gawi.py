@@ -50,7 +50,6 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -58,6 +57,8 @@ from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_pos
 from algos.coordination import GraphNetwork
 from algos.data import Batch, OfflineData
 from algos.functional import (
+    advantage_weights,
+    expectile_loss,
     gather_actions,
     masked_log_softmax,
     masked_mean,
@@ -71,26 +72,6 @@ QUALITY_CHUNK = 4096
 #: Smallest advantage spread used as the unit of trust (a critic that has not learned anything
 #: yet gives advantages that are all about equal).
 MIN_SCALE = 1e-6
-
-
-def expectile_loss(diff: Tensor, expectile: float) -> Tensor:
-    """Asymmetric squared loss |e − 1(diff < 0)| · diff² with e = `expectile` (IQL eq. 5, where
-    e is written τ), elementwise.
-
-    With diff = target − prediction, minimising its mean gives the e-expectile of the target
-    (e = 0.5: the mean; e → 1: the maximum).
-    """
-    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
-    return weight * diff.square()
-
-
-def advantage_weights(advantage: Tensor, beta: float, max_weight: float) -> Tensor:
-    """AWR weights min(exp(β · A), w_max), elementwise; β = 0 gives 1 everywhere (plain BC).
-
-    The exponent is clamped first so exp never overflows to inf (0 · inf would be NaN).
-    """
-    upper = float(np.log(max_weight))
-    return torch.exp((beta * advantage).clamp(max=upper))
 
 
 def episode_agent_means(
@@ -157,16 +138,23 @@ def separation_auc(scores: Tensor, positive: Tensor) -> float:
 class GAWIConfig(AlgoConfig):
     """GAWI hyperparameters; the ablations are other defaults of the same fields (registry)."""
 
-    lr: float = param(3e-4, "Adam learning rate of critic and policy (IQL reference)")
-    gamma: float = param(0.99, "discount factor (IQL reference)")
-    tau: float = param(0.005, "Polyak rate of the target critic per update (IQL reference)")
+    lr: float = param(
+        3e-4, "Adam learning rate of critic and policy (Implicit Q-Learning reference)"
+    )
+    gamma: float = param(0.99, "discount factor (Implicit Q-Learning reference)")
+    tau: float = param(
+        0.005, "Polyak rate of the target critic per update (Implicit Q-Learning reference)"
+    )
     expectile: float = param(
         0.7, "expectile of V over dataset actions' target Q (Kostrikov et al. 2022, MuJoCo)"
     )
     beta: float = param(
-        3.0, "inverse temperature of the advantage weights, 0 = plain BC (IQL MuJoCo: 3)"
+        3.0,
+        "inverse temperature of the advantage weights, 0 = plain BC (Implicit Q-Learning: 3)",
     )
-    max_weight: float = param(100.0, "cap on an advantage weight (IQL reference: 100)")
+    max_weight: float = param(
+        100.0, "cap on an advantage weight (Implicit Q-Learning reference: 100)"
+    )
     graph_rounds: int = param(
         1, "rounds of attention over alive teammates, 0 = independent agents (DGN uses 2)"
     )
@@ -207,12 +195,13 @@ class GAWIConfig(AlgoConfig):
 
 
 class GAWI(Algorithm):
-    """Graph coordination + IQL critic + advantage-weighted imitation + per-agent trust."""
+    """Graph coordination, an Implicit Q-Learning critic, advantage-weighted imitation and
+    per-agent trust."""
 
     name = "gawi"
     description = (
-        "ours: attention over teammates, in-sample (IQL) critic, advantage-weighted imitation, "
-        "per-agent trust inferred from the data"
+        "ours: attention over teammates, in-sample (Implicit Q-Learning) critic, "
+        "advantage-weighted imitation, per-agent trust inferred from the data"
     )
     Config = GAWIConfig
     metric_keys = (

@@ -48,9 +48,9 @@ Deviations:
 - the mixer reads the agents' encoder features detached by default (`detach_mixer_features`), as
   QMIX's mixer reads a state the agent networks do not learn: the encoder is trained only through
   the utilities q_i, which act alone at test time;
-- the target networks follow by Polyak averaging, τ = 0.005 per update (as `iql` does), instead of
+- the target networks follow by Polyak averaging, τ = 0.005 per update (as `idqn` does), instead of
   a hard copy every 200 updates;
-- Huber TD loss on Q_tot (as `iql` and d3rlpy do) instead of the squared error; no gradient-norm
+- Huber TD loss on Q_tot (as `idqn` and d3rlpy do) instead of the squared error; no gradient-norm
   clipping (pymarl clips at 10): the Huber loss bounds each sample's gradient already;
 - the team reward is the sum of the agents' rewards; OG-MARL's QMIX uses their mean.
 """
@@ -83,7 +83,7 @@ class QMIXConfig(AlgoConfig):
 
     lr: float = param(3e-4, "Adam learning rate (OG-MARL QMIX+CQL)")
     gamma: float = param(0.99, "discount factor (Rashid et al. 2018; OG-MARL)")
-    tau: float = param(0.005, "Polyak rate of the target networks per update (as iql)")
+    tau: float = param(0.005, "Polyak rate of the target networks per update (as idqn)")
     cql_alpha: float = param(
         3.0, "weight of the CQL term on joint actions, 0 turns it off (OG-MARL QMIX+CQL)"
     )

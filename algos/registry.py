@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,8 @@ from algos.bear import BEAR
 from algos.brac import BRAC
 from algos.data import DataSpec
 from algos.gawi import GAWI
-from algos.iql import IQL
+from algos.idqn import IDQN
+from algos.implicit_ql import ImplicitQL
 from algos.qmix import QMIX
 from algos.sac import SAC
 from datagen.errors import UserError
@@ -80,7 +82,21 @@ class AlgoEntry:
 
 ENTRIES: tuple[AlgoEntry, ...] = (
     AlgoEntry.of(BC),
-    AlgoEntry.of(IQL),
+    AlgoEntry(
+        "bc-filtered",
+        BC,
+        "filtered BC: clones the best 25 % of each dataset's episodes by team return",
+        {"top_fraction": 0.25},
+    ),
+    AlgoEntry(
+        "bc-filtered-agent",
+        BC,
+        "per-agent filtered BC: clones each agent's steps in the episodes where its own return "
+        "is among the best 25 % of the dataset's",
+        {"top_fraction": 0.25, "filter_by": "agent"},
+    ),
+    AlgoEntry.of(IDQN),
+    AlgoEntry.of(ImplicitQL),
     AlgoEntry.of(QMIX),
     AlgoEntry.of(SAC),
     AlgoEntry.of(BRAC),
@@ -116,12 +132,25 @@ def algorithm_names() -> list[str]:
     return list(ALGORITHMS)
 
 
+#: Former names that still resolve, with a warning: `iql` meant independent Q-learning (now
+#: `idqn`), which is easily mistaken for Implicit Q-Learning (`implicit-ql`).
+ALIASES: dict[str, str] = {"iql": "idqn"}
+
+
 def get_entry(name: str) -> AlgoEntry:
-    """The entry of algorithm `name`.
+    """The entry of algorithm `name` (a former name in `ALIASES` warns and resolves).
 
     Raises:
         UserError: for an unknown name, naming the valid ones.
     """
+    if name in ALIASES:
+        warnings.warn(
+            f"algorithm {name!r} is now called {ALIASES[name]!r} (independent double DQN); "
+            "Implicit Q-Learning is 'implicit-ql'",
+            FutureWarning,
+            stacklevel=2,
+        )
+        name = ALIASES[name]
     if name not in ALGORITHMS:
         raise UserError(f"unknown algorithm {name!r}; valid algorithms: {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]
@@ -178,5 +207,5 @@ def build_algorithm(
     entry's defaults, or None for those defaults); its `name` is the entry's."""
     entry = get_entry(name)
     if not isinstance(config, AlgoConfig):
-        config = make_config(name, config)
+        config = make_config(entry.name, config)
     return entry.algorithm_class(spec, config, seed=seed, device=device, name=entry.name)

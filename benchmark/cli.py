@@ -357,7 +357,7 @@ def train_command(
     \b
     Examples:
       marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --updates 5000
-      marl-bench train --algo iql --dataset prison-n2-expert-v2 --updates 5000 --set cql_alpha=0.5
+      marl-bench train --algo idqn --dataset prison-n2-expert-v2 --updates 5000 --set cql_alpha=0.5
       marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --dataset pursuit-n4-expert-v1 \
         --updates 5000 --out runs/bc-mixed
     """

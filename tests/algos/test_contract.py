@@ -157,8 +157,8 @@ def test_filtered_bc_samples_only_the_best_episodes(tiny_paths) -> None:
 
 def test_cql_term_is_part_of_the_iql_loss(prison_data: OfflineData) -> None:
     batch = batch_of(prison_data)
-    with_cql = build_algorithm("iql", prison_data.spec, SMALL)
-    without = build_algorithm("iql", prison_data.spec, {**SMALL, "cql_alpha": 0.0})
+    with_cql = build_algorithm("idqn", prison_data.spec, SMALL)
+    without = build_algorithm("idqn", prison_data.spec, {**SMALL, "cql_alpha": 0.0})
     total_with, metrics_with = with_cql.loss(batch)
     total_without, metrics_without = without.loss(batch)
     assert torch.allclose(total_with, metrics_with["loss/td"] + metrics_with["loss/cql"])

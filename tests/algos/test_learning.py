@@ -55,11 +55,11 @@ def train_and_score(env: str, algo_name: str, data: OfflineData, run_dir: Path) 
     return score
 
 
-@pytest.mark.parametrize("algo_name", ["bc", "iql"])
+@pytest.mark.parametrize("algo_name", ["bc", "idqn"])
 def test_prison_expert(algo_name: str, expert_data, tmp_path: Path) -> None:
     assert train_and_score("prison", algo_name, expert_data["prison"], tmp_path) >= 80
 
 
-@pytest.mark.parametrize("algo_name", ["bc", "iql"])
+@pytest.mark.parametrize("algo_name", ["bc", "idqn"])
 def test_pursuit_expert(algo_name: str, expert_data, tmp_path: Path) -> None:
     assert train_and_score("pursuit", algo_name, expert_data["pursuit"], tmp_path) >= 80

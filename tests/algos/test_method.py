@@ -10,18 +10,12 @@ import torch
 
 from algos.coordination import CoordinationGraph, GraphAttention, GraphNetwork
 from algos.data import Batch, OfflineData
-from algos.gawi import (
-    GAWI,
-    advantage_weights,
-    episode_agent_means,
-    expectile_loss,
-    separation_auc,
-    trust_weights,
-)
+from algos.functional import advantage_weights, expectile_loss
+from algos.gawi import GAWI, episode_agent_means, separation_auc, trust_weights
 from algos.registry import ALGORITHMS, build_algorithm, make_config
-from datagen.collect import CollectRequest, collect
 from datagen.dataset import open_dataset
 from datagen.errors import UserError
+from tests.algos.conftest import collect_saboteur_data
 
 SMALL = {"hidden_size": 16}
 
@@ -253,18 +247,9 @@ def test_trust_is_saved_and_restored(prison_data: OfflineData) -> None:
 
 @pytest.fixture(scope="module")
 def saboteur_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
-    """Prison, 4 agents, one saboteur per episode (it follows the adversary)."""
-    request = CollectRequest(
-        "prison",
-        4,
-        "degenerate",
-        n_episodes=3,
-        seed=0,
-        out=Path(tmp_path_factory.mktemp("saboteur")) / "prison-saboteur.h5",
-        options={"max_cycles": 60},
-        degenerate_mode="saboteur",
-    )
-    return OfflineData.from_datasets([collect(request)])
+    """Prison, 4 agents, 3 episodes, one saboteur per episode."""
+    out = Path(tmp_path_factory.mktemp("saboteur")) / "prison-saboteur.h5"
+    return OfflineData.from_datasets([collect_saboteur_data(out, n_episodes=3, seed=0)])
 
 
 def test_inferred_quality_separates_saboteurs_from_experts(saboteur_data: OfflineData) -> None:

@@ -100,7 +100,7 @@ def test_agent_network_shares_parameters_across_agents() -> None:
 
 def test_cnn_on_uint8_images(tiny_paths) -> None:
     data = OfflineData.from_datasets([tiny_paths["prison_image"]])
-    model = build_algorithm("iql", data.spec, {"hidden_size": 16})
+    model = build_algorithm("idqn", data.spec, {"hidden_size": 16})
     assert isinstance(model.q.encoder, CNNEncoder)
     batch = data.sample(4, torch.Generator().manual_seed(0))
     metrics = model.update(batch)

@@ -24,7 +24,7 @@ def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def run(data: OfflineData, run_dir: Path, n_updates: int, resume: bool = False, **kwargs) -> None:
-    algo = build_algorithm("iql", data.spec, SMALL, seed=3)
+    algo = build_algorithm("idqn", data.spec, SMALL, seed=3)
     fit(
         algo,
         data,
@@ -57,7 +57,7 @@ def test_run_directory(prison_data: OfflineData, tiny_paths: dict, tmp_path: Pat
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     with Dataset(tiny_paths["prison"]) as dataset:
         checksum = dataset.metadata["content_checksum"]
-    assert config["algo"] == "iql" and config["config"]["hidden_size"] == 16
+    assert config["algo"] == "idqn" and config["config"]["hidden_size"] == 16
     assert config["datasets"][0]["content_checksum"] == checksum
     assert config["env"]["name"] == "prison" and config["env"]["options"]["include_last_wall"]
     assert config["env"]["n_agents"] == [2]
@@ -120,7 +120,7 @@ def test_existing_or_different_runs_are_refused(prison_data: OfflineData, tmp_pa
     run(prison_data, tmp_path / "run", 10)
     with pytest.raises(UserError, match="already holds a run; pass --resume"):
         run(prison_data, tmp_path / "run", 10)
-    other = build_algorithm("iql", prison_data.spec, {"hidden_size": 8}, seed=3)
+    other = build_algorithm("idqn", prison_data.spec, {"hidden_size": 8}, seed=3)
     with pytest.raises(UserError, match="cannot resume, its config differs"):
         fit(
             other,
@@ -137,7 +137,7 @@ def test_existing_or_different_runs_are_refused(prison_data: OfflineData, tmp_pa
 
 
 def test_train_checks_the_config_before_loading_data(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="unknown config key 'gama' for iql"):
-        train("iql", ["no-such-dataset"], 10, tmp_path, overrides={"gama": "0.9"})
+    with pytest.raises(UserError, match="unknown config key 'gama' for idqn"):
+        train("idqn", ["no-such-dataset"], 10, tmp_path, overrides={"gama": "0.9"})
     with pytest.raises(UserError, match="unknown algorithm 'sac2'"):
         train("sac2", ["no-such-dataset"], 10, tmp_path)

@@ -42,7 +42,7 @@ all = {{ hidden_size = 32 }}
 
 
 def tiny_suite(
-    tmp_path: Path, eval_agents: str = "[2, 4]", algos: str = '["bc", "iql"]', seeds: str = "[0]"
+    tmp_path: Path, eval_agents: str = "[2, 4]", algos: str = '["bc", "idqn"]', seeds: str = "[0]"
 ) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY.format(eval_agents=eval_agents, algos=algos, seeds=seeds))
@@ -93,8 +93,8 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> Non
 
 
 def test_a_nan_loss_fails_its_cell(tmp_path: Path) -> None:
-    path = tiny_suite(tmp_path, eval_agents="[2]", algos='["iql"]')
-    path.write_text(path.read_text().replace("all = { hidden_size = 32 }", "iql = { lr = 1e30 }"))
+    path = tiny_suite(tmp_path, eval_agents="[2]", algos='["idqn"]')
+    path.write_text(path.read_text().replace("all = { hidden_size = 32 }", "idqn = { lr = 1e30 }"))
     summary = run_suite(load_suite(path), tmp_path / "o", progress=False)
     assert (summary.n_ok, summary.n_failed) == (0, 1)
     (record,) = ResultStore(tmp_path / "o").records()

@@ -32,8 +32,8 @@ def test_algos_lists_the_registry() -> None:
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
     assert [r["name"] for r in records] == algorithm_names()
-    iql = next(r for r in records if r["name"] == "iql")
-    assert iql["config"]["cql_alpha"]["default"] == 1.0 and iql["config"]["cql_alpha"]["doc"]
+    idqn = next(r for r in records if r["name"] == "idqn")
+    assert idqn["config"]["cql_alpha"]["default"] == 1.0 and idqn["config"]["cql_alpha"]["doc"]
     table = CliRunner().invoke(bench, ["algos"])
     assert table.exit_code == 0 and "top_fraction" in table.output
 
@@ -79,11 +79,11 @@ def test_evaluate_run_is_deterministic_and_matches_the_policy(prison_run: Path) 
     [
         (["train", "--algo", "dqn9", "--dataset", "x", "--updates", "1"], "valid algorithms: bc"),
         (
-            ["train", "--algo", "iql", "--dataset", "x", "--updates", "1", "--set", "gama=0.9"],
+            ["train", "--algo", "idqn", "--dataset", "x", "--updates", "1", "--set", "gama=0.9"],
             "valid keys: hidden_size, encoder, lr, gamma, tau, cql_alpha",
         ),
         (
-            ["train", "--algo", "iql", "--dataset", "x", "--updates", "1", "--set", "gamma"],
+            ["train", "--algo", "idqn", "--dataset", "x", "--updates", "1", "--set", "gamma"],
             "must look like key=value",
         ),
         (["evaluate", "no-such-run"], "not a run directory"),

@@ -1,4 +1,7 @@
-"""Independent Q-learning: one shared double-DQN for every agent, with a conservative (CQL) term.
+"""Independent DQN (`idqn`): one shared double-DQN for every agent, with a conservative (CQL) term.
+
+Not Implicit Q-Learning (`implicit-ql`, algos/implicit_ql.py). This algorithm was registered as
+`iql` (independent Q-learning) before; `iql` still names it, with a warning.
 
 Papers: Tan 1993, "Multi-agent reinforcement learning: independent vs. cooperative agents"
 (independent learners); Mnih et al. 2015 (DQN, target network, Huber loss); van Hasselt et al.
@@ -39,7 +42,7 @@ from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class IQLConfig(AlgoConfig):
+class IDQNConfig(AlgoConfig):
     """Independent double-DQN with a CQL term."""
 
     lr: float = param(3e-4, "Adam learning rate (d3rlpy DiscreteCQL: 6.25e-5 for Atari)")
@@ -57,12 +60,12 @@ class IQLConfig(AlgoConfig):
             raise UserError(f"cql_alpha must be >= 0, got {self.cql_alpha}")
 
 
-class IQL(Algorithm):
+class IDQN(Algorithm):
     """Independent Q-learning (double DQN + target network) with an optional CQL term."""
 
-    name = "iql"
+    name = "idqn"
     description = "independent double-DQN with a CQL term (cql_alpha=0: plain offline DQN)"
-    Config = IQLConfig
+    Config = IDQNConfig
     metric_keys = ("loss/td", "loss/cql", "loss/total", "train/q_data")
 
     def build(self) -> None:

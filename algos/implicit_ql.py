@@ -1,0 +1,192 @@
+"""Implicit Q-Learning: an in-sample expectile critic and advantage-weighted policy extraction.
+
+Paper: Kostrikov, Nair & Levine 2022, "Offline Reinforcement Learning with Implicit Q-Learning".
+V(s) is fitted as the `expectile` of the target critics' Q(s, a) over dataset actions (eq. 5);
+Q(s, a) regresses on r + γ · bootstrap · V(s') (eq. 6); the policy clones dataset actions with
+weight min(exp(β · (Q(s, a) − V(s))), w_max) (eq. 7, advantage-weighted regression). No action
+outside the data is ever evaluated, so no value is extrapolated.
+Reference implementation: the authors' JAX code (ikostrikov/implicit_q_learning): two Q heads
+whose minimum is the target, a separate V network, target critics by Polyak averaging
+(τ = 0.005), Adam 3e-4, expectile 0.7 and β = 3 for locomotion, weights capped at 100; rewards of
+locomotion datasets are scaled by 1000 / (max return − min return) before training.
+
+Deviations:
+- discrete actions: each Q network has one output per action and the policy is a categorical over
+  legal actions (the paper's is a Gaussian);
+- multi-agent: one set of networks shared by every agent (parameter sharing, no agent id), each
+  agent acting from its own observation and learning from its own reward and bootstrap; losses
+  are means over alive agents. Information class: decentralised;
+- the reward scale is taken from the data for every env (`reward_scale` 0, the default): rewards
+  are multiplied by L / (max − min) of the per-(episode, agent) returns, L the mean episode
+  length, which is the reference's locomotion rule (L = 1000 there) made independent of the
+  episode length. β and the cap act on advantages in those units, so one β serves envs whose
+  rewards differ by orders of magnitude (prison pays about 0.02 per agent-step, pistonball tens).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.data import Batch, OfflineData
+from algos.functional import (
+    advantage_weights,
+    expectile_loss,
+    gather_actions,
+    masked_log_softmax,
+    masked_mean,
+    soft_update,
+)
+from algos.networks import AgentNetwork
+from datagen.errors import UserError
+
+
+@dataclass(frozen=True)
+class ImplicitQLConfig(AlgoConfig):
+    """Implicit Q-Learning hyperparameters (the reference's locomotion defaults)."""
+
+    lr: float = param(
+        3e-4, "Adam learning rate of critics, value and policy (Implicit Q-Learning reference)"
+    )
+    gamma: float = param(0.99, "discount factor (Implicit Q-Learning reference)")
+    tau: float = param(
+        0.005, "Polyak rate of the target critics per update (Implicit Q-Learning reference)"
+    )
+    expectile: float = param(
+        0.7, "expectile of V over dataset actions' Q (Implicit Q-Learning, locomotion)"
+    )
+    beta: float = param(
+        3.0, "inverse temperature of the advantage weights (Implicit Q-Learning, locomotion)"
+    )
+    max_weight: float = param(
+        100.0, "cap on an advantage weight (Implicit Q-Learning reference: 100)"
+    )
+    reward_scale: float = param(
+        0.0,
+        "multiplier of every reward; 0: from the data, mean episode length / range of the "
+        "per-(episode, agent) returns (the reference's locomotion rule)",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "lr")
+        check_discount_and_rate(self.gamma, self.tau)
+        if not 0.0 < self.expectile < 1.0:
+            raise UserError(f"expectile must be in (0, 1), got {self.expectile}")
+        if self.beta < 0:
+            raise UserError(f"beta must be >= 0, got {self.beta}")
+        if self.max_weight < 1:
+            raise UserError(f"max_weight must be at least 1, got {self.max_weight}")
+        if self.reward_scale < 0:
+            raise UserError(
+                f"reward_scale must be >= 0 (0: from the data), got {self.reward_scale}"
+            )
+
+
+def data_reward_scale(data: OfflineData) -> float:
+    """Mean episode length / (max − min) of the per-(episode, agent) returns of `data` (1 when
+    every agent's return is the same)."""
+    everything = data.batch(torch.arange(len(data), device=data.device))
+    n_agents = everything.rewards.shape[1]
+    returns = everything.rewards.new_zeros(data.n_episodes, n_agents)
+    acted = torch.zeros(data.n_episodes, n_agents, dtype=torch.bool, device=data.device)
+    index = everything.episode_index[:, None].expand(-1, n_agents)
+    returns.scatter_add_(0, index, everything.rewards)
+    acted.scatter_reduce_(0, index, everything.alive, reduce="amax")
+    spread = float(returns[acted].max() - returns[acted].min())
+    return len(data) / data.n_episodes / spread if spread > 0 else 1.0
+
+
+class ImplicitQL(Algorithm):
+    """Implicit Q-Learning with shared per-agent networks (decentralised)."""
+
+    name = "implicit-ql"
+    description = (
+        "Implicit Q-Learning: expectile value, in-sample twin critics, advantage-weighted policy"
+    )
+    Config = ImplicitQLConfig
+    metric_keys = (
+        "loss/q",
+        "loss/v",
+        "loss/policy",
+        "loss/total",
+        "train/q_data",
+        "train/advantage",
+        "train/weight",
+    )
+
+    def build(self) -> None:
+        config = self.config
+
+        def network(n_outputs: int) -> AgentNetwork:
+            return AgentNetwork(self.spec, n_outputs, config.hidden_size, config.encoder)
+
+        # Two Q networks in one module: outputs (B, N, 2 A), the first A and the last A.
+        critics = network(2 * self.spec.n_actions)
+        self.critics = self.add_network("critics", critics)
+        self.critics_target = self.add_network("critics_target", copy.deepcopy(critics))
+        self.critics_target.requires_grad_(False)
+        self.value = self.add_network("value", network(1))
+        self.policy = self.add_network("policy", network(self.spec.n_actions))
+        for name in ("critics", "value", "policy"):
+            self.optimizers[name] = torch.optim.Adam(self.networks[name].parameters(), lr=config.lr)
+        self.scale = config.reward_scale or 1.0
+
+    def sampling_subset(self, data: OfflineData) -> Tensor | None:
+        """Measure the reward scale from `data` when `reward_scale` is 0; every transition is
+        sampled (returns None)."""
+        if self.config.reward_scale == 0:
+            self.scale = data_reward_scale(data)
+        return None
+
+    def _twin_q(self, network: AgentNetwork, obs: Tensor, actions: Tensor) -> Tensor:
+        """(2, B, N): each Q network's value of the dataset actions."""
+        both = network(obs).unflatten(-1, (2, self.spec.n_actions))  # (B, N, 2, A)
+        return gather_actions(both.movedim(-2, 0), actions.expand(2, *actions.shape))
+
+    def terms(self, batch: Batch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        config = self.config
+        with torch.no_grad():
+            q_target = self._twin_q(self.critics_target, batch.obs, batch.actions).amin(0)
+            next_value = self.value(batch.next_obs)[..., 0]  # (B, N)
+            rewards = self.scale * batch.rewards
+            target = rewards + config.gamma * torch.where(batch.bootstrap, next_value, 0.0)
+        value = self.value(batch.obs)[..., 0]  # (B, N)
+        v_loss = masked_mean(expectile_loss(q_target - value, config.expectile), batch.alive)
+
+        q_data = self._twin_q(self.critics, batch.obs, batch.actions)  # (2, B, N)
+        q_loss = masked_mean((q_data - target).square().sum(0), batch.alive)
+
+        advantage = q_target - value.detach()  # (B, N)
+        weight = advantage_weights(advantage, config.beta, config.max_weight)
+        log_probs = masked_log_softmax(self.policy(batch.obs), batch.action_mask)
+        nll = -gather_actions(log_probs, batch.actions)  # (B, N)
+        policy_loss = masked_mean(weight * nll, batch.alive)
+
+        terms = {"q": q_loss, "v": v_loss, "policy": policy_loss}
+        metrics = {
+            "loss/q": q_loss.detach(),
+            "loss/v": v_loss.detach(),
+            "loss/policy": policy_loss.detach(),
+            "train/q_data": masked_mean(q_data[0].detach(), batch.alive),
+            "train/advantage": masked_mean(advantage, batch.alive),
+            "train/weight": masked_mean(weight, batch.alive),
+        }
+        return terms, metrics
+
+    def after_step(self) -> None:
+        soft_update(self.critics_target, self.critics, self.config.tau)
+
+    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
+        return self.policy(obs)
+
+    def state_dict(self) -> dict[str, object]:
+        return {**super().state_dict(), "reward_scale": self.scale}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        super().load_state_dict(state)
+        self.scale = float(state["reward_scale"])
