@@ -14,7 +14,10 @@ An algorithm subclasses `Algorithm` and provides:
 - `action_scores(obs, alive) -> (B, N, A)`: the logits or Q-values `act` maximises or samples
   from (`alive` for methods whose agents exchange messages; the others ignore it);
 - optionally `after_step()` (target networks, schedules) and `sampling_subset(data)` (which
-  transitions `fit` may draw, e.g. filtered BC's best episodes).
+  transitions `fit` may draw, e.g. filtered BC's best episodes);
+- `information(config)`: what its agents use when they act, one of `INFORMATION_CLASSES`:
+  `decentralised` (each agent its own observation; the default) or `communicating` (messages
+  from teammates as well). Tables compare algorithms within a class.
 
 `update(batch)` is defined here once: zero the gradients, `loss`, backward, step every optimiser,
 count, `after_step`, and turn the metrics into floats with one device sync. The bare loop of
@@ -37,6 +40,10 @@ from algos.data import Batch, DataSpec, OfflineData
 from algos.functional import masked_argmax, masked_softmax
 from algos.networks import ENCODER_KINDS
 from datagen.errors import UserError
+
+#: What an algorithm's agents use when they act: their own observation only, or messages from
+#: teammates as well.
+INFORMATION_CLASSES = ("decentralised", "communicating")
 
 
 def param(default: Any, doc: str) -> Any:
@@ -130,6 +137,12 @@ class Algorithm:
             self.build()
 
     # ------------------------------------------------------------------ provided by subclasses
+    @classmethod
+    def information(cls, config: AlgoConfig) -> str:
+        """The information class of this algorithm with `config` (`INFORMATION_CLASSES`).
+        Default: decentralised."""
+        return "decentralised"
+
     def build(self) -> None:
         """Create networks (`add_network`) and optimisers (`self.optimizers`)."""
         raise NotImplementedError

@@ -215,6 +215,12 @@ class GAWI(Algorithm):
         "train/trust",
     )
 
+    @classmethod
+    def information(cls, config: AlgoConfig) -> str:
+        """Communicating: every agent attends over its alive teammates' encoded observations
+        when it acts; decentralised without rounds of message passing (`gawi-nograph`)."""
+        return "communicating" if config.graph_rounds > 0 else "decentralised"
+
     def build(self) -> None:
         config = self.config
         n_actions = self.spec.n_actions

@@ -67,11 +67,18 @@ class AlgoEntry:
         """Every config field's default for this entry (the class's, then the overrides)."""
         return self.config_class(**self.overrides).as_dict()
 
+    @property
+    def information(self) -> str:
+        """The information class at this entry's defaults (`algos.base.INFORMATION_CLASSES`)."""
+        return self.algorithm_class.information(self.config_class(**self.overrides))
+
     def describe(self) -> dict[str, Any]:
-        """A JSON-ready description: name, description, metric keys, fields with default and doc."""
+        """A JSON-ready description: name, information class, description, metric keys, fields
+        with default and doc."""
         docs = self.config_class.docs()
         return {
             "name": self.name,
+            "information": self.information,
             "description": self.description,
             "metric_keys": list(self.algorithm_class.metric_keys),
             "config": {
@@ -209,3 +216,9 @@ def build_algorithm(
     if not isinstance(config, AlgoConfig):
         config = make_config(entry.name, config)
     return entry.algorithm_class(spec, config, seed=seed, device=device, name=entry.name)
+
+
+def information_class(name: str, overrides: dict[str, Any] | None = None) -> str:
+    """The information class of algorithm `name` with config `overrides` on its defaults."""
+    config = make_config(name, overrides)
+    return get_entry(name).algorithm_class.information(config)

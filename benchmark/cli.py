@@ -297,12 +297,16 @@ def algos_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(records, indent=2))
         return
-    table = Table(title="Algorithms (marl-bench train --algo NAME --set key=value)")
-    for column in ("algo", "description", "config (defaults)"):
+    table = Table(
+        title="Algorithms (marl-bench train --algo NAME --set key=value)",
+        caption="acts from: decentralised = each agent's own observation; communicating = also "
+        "messages from teammates. Score tables compare algorithms within a class.",
+    )
+    for column in ("algo", "acts from", "description", "config (defaults)"):
         table.add_column(column)
     for record in records:
         config = ", ".join(f"{k}={v['default']}" for k, v in record["config"].items())
-        table.add_row(record["name"], record["description"], config)
+        table.add_row(record["name"], record["information"], record["description"], config)
     make_console().print(table)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.scores import BASELINE_ALGO, Aggregate, aggregate
+from benchmark.scores import BASELINES, Aggregate, aggregate
 
 FORMATS = ("md", "csv", "latex", "json")
 
@@ -95,20 +95,23 @@ def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
             title += f", {regime}"
         title += " — normalized score, IQM [95% CI] across seeds"
         rows = [
-            (algo, *(_cell(cells.get(n)) for n in sizes))
-            for algo, cells in sorted(by_algo.items(), key=lambda item: _algo_order(item[0]))
+            (algo, _information(cells), *(_cell(cells.get(n)) for n in sizes))
+            for algo, cells in sorted(by_algo.items(), key=_algo_order)
         ]
-        tables.append(ScoreTable(title, ("algorithm", *(f"n={n}" for n in sizes)), tuple(rows)))
-        if BASELINE_ALGO in by_algo and len(by_algo) > 1:
+        columns = ("algorithm", "acts from", *(f"n={n}" for n in sizes))
+        tables.append(ScoreTable(title, columns, tuple(rows)))
+        if any(agg.improvement is not None for cells in by_algo.values() for agg in cells.values()):
             rows = [
-                (algo, *(_improvement_cell(cells.get(n)) for n in sizes))
-                for algo, cells in sorted(by_algo.items(), key=lambda item: _algo_order(item[0]))
-                if algo != BASELINE_ALGO
+                (algo, _information(cells), *(_improvement_cell(cells.get(n)) for n in sizes))
+                for algo, cells in sorted(by_algo.items(), key=_algo_order)
+                if algo not in BASELINES.values()
             ]
+            baselines = ", ".join(f"{algo} ({name})" for name, algo in BASELINES.items())
             tables.append(
                 ScoreTable(
-                    title.split(" — ")[0] + f" — probability of improvement over {BASELINE_ALGO}",
-                    ("algorithm", *(f"n={n}" for n in sizes)),
+                    title.split(" — ")[0]
+                    + f" — probability of improvement over the BC of the same class: {baselines}",
+                    columns,
                     tuple(rows),
                 )
             )
@@ -119,15 +122,28 @@ def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
             "IQM [95% CI] and change against clean expert data"
         )
         rows = [
-            (algo, *(_cell(cells.get(d), cells.get("expert")) for d in order))
-            for algo, cells in sorted(by_algo.items(), key=lambda item: _algo_order(item[0]))
+            (algo, _information(cells), *(_cell(cells.get(d), cells.get("expert")) for d in order))
+            for algo, cells in sorted(by_algo.items(), key=_algo_order)
         ]
-        tables.append(ScoreTable(title, ("algorithm", *order), tuple(rows)))
+        tables.append(ScoreTable(title, ("algorithm", "acts from", *order), tuple(rows)))
     return tables
 
 
-def _algo_order(algo: str) -> tuple[int, str]:
-    return (0 if algo == BASELINE_ALGO else 1, algo)
+def _information(cells: dict[Any, Aggregate] | list[Aggregate]) -> str:
+    """The information class of one algorithm's aggregates (a row's cells)."""
+    return next(iter(cells.values() if isinstance(cells, dict) else cells)).information
+
+
+#: Row order of the information classes: the classes are compared within, never across.
+_CLASS_ORDER = ("decentralised", "communicating")
+
+
+def _algo_order(item: tuple[str, dict[Any, Aggregate] | list[Aggregate]]) -> tuple[int, int, str]:
+    """Rows grouped by information class, each class's BC baseline first."""
+    algo, cells = item
+    information = _information(cells)
+    rank = _CLASS_ORDER.index(information) if information in _CLASS_ORDER else len(_CLASS_ORDER)
+    return (rank, 0 if algo == BASELINES.get(information) else 1, algo)
 
 
 def render(tables: list[ScoreTable], fmt: str, commands: list[str] = ()) -> str:
@@ -235,10 +251,14 @@ def plot(aggregates: list[Aggregate], directory: Path) -> list[Path]:
     paths = []
     for (kind, env, train, data, regime), by_algo in setups.items():
         figure, axes = plt.subplots(figsize=(6, 4))
-        for algo, aggs in sorted(by_algo.items(), key=lambda item: _algo_order(item[0])):
+        for algo, aggs in sorted(by_algo.items(), key=_algo_order):
             aggs = sorted(aggs, key=lambda a: a.field("eval_agents"))
             sizes = [a.field("eval_agents") for a in aggs]
-            axes.plot(sizes, [a.iqm for a in aggs], marker="o", label=algo)
+            information = _information(aggs)
+            style = "--" if information == "communicating" else "-"
+            axes.plot(
+                sizes, [a.iqm for a in aggs], style, marker="o", label=f"{algo} ({information})"
+            )
             axes.fill_between(
                 sizes, [a.iqm_ci[0] for a in aggs], [a.iqm_ci[1] for a in aggs], alpha=0.2
             )

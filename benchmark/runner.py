@@ -291,6 +291,8 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         expert = DataSpec.parse("expert")
         datasets = (str(dataset_path(out, exp, job.target, expert, small=True)),)
         n_updates = exp.finetune_updates
+    from algos.registry import information_class
+
     overrides = job_overrides(job)
     pretrain = None
     if job.regime == "pretrained+finetuned":
@@ -305,6 +307,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         "data": job.data.label,
         "regime": job.regime,
         "algo": job.algo,
+        "information": information_class(job.algo, overrides),
         "seed": job.seed,
         "updates": n_updates,
         "batch_size": exp.batch_size,

@@ -10,6 +10,7 @@ is a pure function of its records.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +18,37 @@ import numpy as np
 import scipy.stats
 from rliable import metrics
 
+from datagen.errors import UserError
+
 #: Bootstrap resamples per interval (rliable's default). The resampling is vectorised with numpy
 #: (rliable's own loop costs about a millisecond per resample, minutes for a full report); the
 #: point estimates are rliable's functions, and tests check the intervals against rliable's.
 DEFAULT_REPS = 50_000
-#: The baseline of the probability of improvement.
-BASELINE_ALGO = "bc"
+#: The baseline of the probability of improvement in each information class: behaviour cloning
+#: that sees what the compared algorithm sees (`algos.base.INFORMATION_CLASSES`).
+BASELINES = {"decentralised": "bc", "communicating": "bc-comm"}
+#: The decentralised baseline (tables list it first).
+BASELINE_ALGO = BASELINES["decentralised"]
+
+
+def record_information(record: dict[str, Any]) -> str:
+    """A record's information class; records written before classes existed get the registry's
+    class of their algorithm at its defaults with the record's overrides ("unknown" for an
+    algorithm no longer registered)."""
+    if "information" in record:
+        return record["information"]
+    from algos.registry import ALGORITHMS, ALIASES, get_entry, information_class
+
+    if record["algo"] not in ALGORITHMS and record["algo"] not in ALIASES:
+        return "unknown"
+    with warnings.catch_warnings():  # a former name (iql) in old records is not news
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            return information_class(record["algo"], record.get("config_overrides"))
+        except UserError:  # overrides of fields the algorithm no longer has
+            return get_entry(record["algo"]).information
+
+
 GROUP_FIELDS = ("kind", "env", "train_agents", "data", "regime", "eval_agents")
 
 
@@ -39,8 +65,10 @@ class Aggregate:
         mean, mean_ci: mean and its 95 % interval.
         return_mean: mean team return across seeds.
         n_failed: cells of this group and algorithm that failed.
-        improvement, improvement_ci: probability of improvement over `BASELINE_ALGO` and its
-            interval (None for the baseline itself or when it has no scores in the group).
+        improvement, improvement_ci: probability of improvement over the baseline of the
+            algorithm's information class (`BASELINES`) and its interval (None for a baseline
+            itself or when its class's baseline has no scores in the group).
+        information: the algorithm's information class (`record_information`).
     """
 
     group: tuple[Any, ...]
@@ -55,6 +83,7 @@ class Aggregate:
     n_failed: int = 0
     improvement: float | None = None
     improvement_ci: tuple[float, float] | None = None
+    information: str = "unknown"
 
     def field(self, name: str) -> Any:
         return self.group[GROUP_FIELDS.index(name)]
@@ -105,8 +134,10 @@ def aggregate(
     """
     ok: dict[tuple, dict[str, list[dict]]] = {}
     failed: dict[tuple, dict[str, int]] = {}
+    information_of: dict[str, str] = {}
     for record in records:
         group = group_of(record)
+        information_of.setdefault(record["algo"], record_information(record))
         if record["status"] == "ok":
             ok.setdefault(group, {}).setdefault(record["algo"], []).append(record)
         else:
@@ -121,24 +152,35 @@ def aggregate(
         }
         rng = np.random.default_rng(seed)
         samples = {algo: _resample(m, rng, reps) for algo, m in matrices.items()}
-        baseline = matrices.get(BASELINE_ALGO)
         algos = sorted(set(by_algo) | set(failed.get(group, {})))
         for algo in algos:
             n_failed = failed.get(group, {}).get(algo, 0)
+            information = information_of[algo]
             if algo not in matrices:
                 nan = float("nan")
                 out.append(
-                    Aggregate(group, algo, (), (), nan, (nan, nan), nan, (nan, nan), nan, n_failed)
+                    Aggregate(
+                        group,
+                        algo,
+                        (),
+                        (),
+                        nan,
+                        (nan, nan),
+                        nan,
+                        (nan, nan),
+                        nan,
+                        n_failed,
+                        information=information,
+                    )
                 )
                 continue
             rs = sorted(by_algo[algo], key=lambda r: r["seed"])
             matrix, sample = matrices[algo], samples[algo]
             improvement = improvement_ci = None
-            if baseline is not None and algo != BASELINE_ALGO:
-                improvement = float(metrics.probability_of_improvement(matrix, baseline))
-                improvement_ci = _percentile_interval(
-                    _improvement_batch(sample, samples[BASELINE_ALGO])
-                )
+            baseline = BASELINES.get(information)
+            if baseline in matrices and algo != baseline:
+                improvement = float(metrics.probability_of_improvement(matrix, matrices[baseline]))
+                improvement_ci = _percentile_interval(_improvement_batch(sample, samples[baseline]))
             out.append(
                 Aggregate(
                     group=group,
@@ -153,6 +195,7 @@ def aggregate(
                     n_failed=n_failed,
                     improvement=improvement,
                     improvement_ci=improvement_ci,
+                    information=information,
                 )
             )
     return out

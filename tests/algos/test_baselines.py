@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from algos.base import INFORMATION_CLASSES
 from algos.bc import agent_return_ranks
 from algos.data import OfflineData
 from algos.implicit_ql import data_reward_scale
-from algos.registry import build_algorithm, get_entry
+from algos.registry import ALGORITHMS, build_algorithm, get_entry, information_class
 from datagen.dataset import open_dataset
 from tests.algos.conftest import collect_saboteur_data
 from tests.algos.test_method import two_action_batch
@@ -95,3 +96,11 @@ def test_the_former_name_of_independent_dqn_warns_and_resolves() -> None:
     with pytest.warns(FutureWarning, match="'idqn'.*Implicit Q-Learning is 'implicit-ql'"):
         entry = get_entry("iql")
     assert entry.name == "idqn" and get_entry("implicit-ql").name == "implicit-ql"
+
+
+def test_information_classes_follow_what_agents_use_when_they_act() -> None:
+    assert {entry.information for entry in ALGORITHMS.values()} <= set(INFORMATION_CLASSES)
+    assert get_entry("gawi").information == "communicating"
+    assert get_entry("gawi-nograph").information == "decentralised"
+    assert information_class("gawi", {"graph_rounds": 0}) == "decentralised"
+    assert information_class("bc") == "decentralised"

@@ -33,10 +33,15 @@ def _record(algo: str, seed: int, eval_n: int, score: float, **extra: Any) -> di
 def golden_records() -> list[dict[str, Any]]:
     records = []
     # BC: 40, 50, 60 at n=2, losing 10 points per doubling; IQL: 70, 80, 90, losing 20.
+    # gawi (communicating, as its record says): 55, 65, 75, losing 5; no communicating BC ran,
+    # so it has no probability of improvement (classes are not compared with each other).
     for seed, (bc, iql) in enumerate([(40.0, 70.0), (50.0, 80.0), (60.0, 90.0)]):
         for step, n in enumerate((2, 4, 8)):
             records.append(_record("bc", seed, n, bc - 10 * step))
             records.append(_record("iql", seed, n, iql - 20 * step))
+            records.append(
+                _record("gawi", seed, n, bc + 15 - 5 * step, information="communicating")
+            )
     records.append(
         _record("sac", 0, 8, 0.0, status="failed", error="ValueError: loss is NaN")
         | {"normalized_score": None}

@@ -42,6 +42,11 @@ def test_golden_numbers_are_the_hand_computed_ones() -> None:
     assert by_key[("iql", 4, "expert")].improvement == pytest.approx(8.5 / 9)
     assert by_key[("sac", 8, "expert")].n_failed == 1
     assert np.isnan(by_key[("sac", 8, "expert")].iqm)
+    # Classes are compared within: gawi communicates and no communicating BC ran.
+    gawi = by_key[("gawi", 4, "expert")]
+    assert gawi.information == "communicating" and gawi.improvement is None
+    # Records without a class get the registry's (the former name iql is independent DQN).
+    assert by_key[("iql", 4, "expert")].information == "decentralised"
 
 
 def _exact_bootstrap(values: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
