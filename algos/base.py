@@ -94,6 +94,26 @@ class AlgoConfig:
         return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
 
 
+@dataclass(frozen=True)
+class CommunicatingConfig(AlgoConfig):
+    """Fields of an algorithm that can pass messages between agents when they act (the
+    coordination graph of `algos.coordination`); 0 rounds: decentralised."""
+
+    graph_rounds: int = param(
+        0, "rounds of attention over alive teammates when acting, 0 = decentralised (DGN uses 2)"
+    )
+    n_heads: int = param(4, "attention heads per round (DGN: 8 over 128 units; ours 4 over 256)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.graph_rounds < 0:
+            raise UserError(f"graph_rounds must be >= 0, got {self.graph_rounds}")
+        if self.n_heads < 1 or self.hidden_size % self.n_heads:
+            raise UserError(
+                f"n_heads must divide hidden_size {self.hidden_size}, got {self.n_heads}"
+            )
+
+
 class Algorithm:
     """Base of every offline algorithm (see the module docstring for what a subclass provides).
 
@@ -139,9 +159,10 @@ class Algorithm:
     # ------------------------------------------------------------------ provided by subclasses
     @classmethod
     def information(cls, config: AlgoConfig) -> str:
-        """The information class of this algorithm with `config` (`INFORMATION_CLASSES`).
-        Default: decentralised."""
-        return "decentralised"
+        """The information class of this algorithm with `config` (`INFORMATION_CLASSES`):
+        communicating when its config has rounds of message passing (`CommunicatingConfig`),
+        else decentralised."""
+        return "communicating" if getattr(config, "graph_rounds", 0) > 0 else "decentralised"
 
     def build(self) -> None:
         """Create networks (`add_network`) and optimisers (`self.optimizers`)."""

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, param
+from algos.base import Algorithm, CommunicatingConfig, param
+from algos.coordination import team_network
 from algos.data import Batch, OfflineData
 from algos.functional import gather_actions, masked_argmax, masked_log_softmax, masked_mean
-from algos.networks import AgentNetwork
 from datagen.errors import UserError
 
 #: What filtered BC ranks.
@@ -60,7 +60,7 @@ def agent_return_ranks(data: OfflineData) -> Tensor:
 
 
 @dataclass(frozen=True)
-class BCConfig(AlgoConfig):
+class BCConfig(CommunicatingConfig):
     """Behaviour cloning hyperparameters."""
 
     lr: float = param(1e-3, "Adam learning rate (d3rlpy DiscreteBC default)")
@@ -98,10 +98,15 @@ class BC(Algorithm):
 
     def build(self) -> None:
         config = self.config
-        self.policy = self.add_network(
-            "policy",
-            AgentNetwork(self.spec, self.spec.n_actions, config.hidden_size, config.encoder),
+        network = team_network(
+            self.spec,
+            self.spec.n_actions,
+            config.hidden_size,
+            config.encoder,
+            config.n_heads,
+            config.graph_rounds,
         )
+        self.policy = self.add_network("policy", network)
         self.optimizers["policy"] = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
         #: (E, N) bool, the (episode, agent) pairs the agent filter keeps; None: every pair.
         self.kept: Tensor | None = None
@@ -122,7 +127,7 @@ class BC(Algorithm):
         return torch.nonzero(data.return_rank < config.top_fraction).squeeze(1)
 
     def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        logits = self.policy(batch.obs)  # (B, N, A)
+        logits = self.policy(batch.obs, batch.alive)  # (B, N, A)
         log_probs = masked_log_softmax(logits, batch.action_mask)
         nll = -gather_actions(log_probs, batch.actions)  # (B, N)
         cloned = batch.alive
@@ -135,4 +140,4 @@ class BC(Algorithm):
         return loss, {"loss/bc": loss.detach(), "train/accuracy": accuracy}
 
     def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        return self.policy(obs)
+        return self.policy(obs, alive)

@@ -127,3 +127,15 @@ class GraphNetwork(nn.Module):
 
     def forward(self, obs: Tensor, alive: Tensor) -> Tensor:
         return self.agents.head(self.features(obs, alive))  # (B, N, n_outputs)
+
+
+def team_network(
+    spec: DataSpec, n_outputs: int, hidden_size: int, encoder: str, n_heads: int, n_rounds: int
+) -> AgentNetwork | GraphNetwork:
+    """The per-agent network of an algorithm that may communicate: a `GraphNetwork` with
+    `n_rounds` of message passing, or, for 0 rounds, a plain `AgentNetwork` (the same
+    computation and initialisation, under the parameter names decentralised runs have always
+    saved). Both are called as `network(obs, alive)`."""
+    if n_rounds == 0:
+        return AgentNetwork(spec, n_outputs, hidden_size, encoder)
+    return GraphNetwork(spec, n_outputs, hidden_size, encoder, n_heads, n_rounds)

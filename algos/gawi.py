@@ -53,7 +53,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    CommunicatingConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
 from algos.coordination import GraphNetwork
 from algos.data import Batch, OfflineData
 from algos.functional import (
@@ -135,8 +141,12 @@ def separation_auc(scores: Tensor, positive: Tensor) -> float:
 
 
 @dataclass(frozen=True)
-class GAWIConfig(AlgoConfig):
+class GAWIConfig(CommunicatingConfig):
     """GAWI hyperparameters; the ablations are other defaults of the same fields (registry)."""
+
+    graph_rounds: int = param(
+        1, "rounds of attention over alive teammates, 0 = independent agents (DGN uses 2)"
+    )
 
     lr: float = param(
         3e-4, "Adam learning rate of critic and policy (Implicit Q-Learning reference)"
@@ -155,10 +165,6 @@ class GAWIConfig(AlgoConfig):
     max_weight: float = param(
         100.0, "cap on an advantage weight (Implicit Q-Learning reference: 100)"
     )
-    graph_rounds: int = param(
-        1, "rounds of attention over alive teammates, 0 = independent agents (DGN uses 2)"
-    )
-    n_heads: int = param(4, "attention heads per round (DGN: 8 over 128 units; ours 4 over 256)")
     quality_beta: float = param(
         10.0,
         "inverse temperature of per-agent trust, per standard deviation of single-action "
@@ -182,12 +188,6 @@ class GAWIConfig(AlgoConfig):
             raise UserError("beta and quality_beta must be >= 0")
         if self.max_weight < 1:
             raise UserError(f"max_weight must be at least 1, got {self.max_weight}")
-        if self.graph_rounds < 0:
-            raise UserError(f"graph_rounds must be >= 0, got {self.graph_rounds}")
-        if self.n_heads < 1 or self.hidden_size % self.n_heads:
-            raise UserError(
-                f"n_heads must divide hidden_size {self.hidden_size}, got {self.n_heads}"
-            )
         if not 0.0 <= self.quality_reference <= 1.0:
             raise UserError(f"quality_reference must be in [0, 1], got {self.quality_reference}")
         if self.quality_every < 1 or self.quality_warmup < 0:
@@ -214,12 +214,6 @@ class GAWI(Algorithm):
         "train/weight",
         "train/trust",
     )
-
-    @classmethod
-    def information(cls, config: AlgoConfig) -> str:
-        """Communicating: every agent attends over its alive teammates' encoded observations
-        when it acts; decentralised without rounds of message passing (`gawi-nograph`)."""
-        return "communicating" if config.graph_rounds > 0 else "decentralised"
 
     def build(self) -> None:
         config = self.config

@@ -34,15 +34,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    CommunicatingConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
+from algos.coordination import team_network
 from algos.data import Batch
 from algos.functional import cql_term, gather_actions, masked_mean, soft_update, td_target
-from algos.networks import AgentNetwork
 from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class IDQNConfig(AlgoConfig):
+class IDQNConfig(CommunicatingConfig):
     """Independent double-DQN with a CQL term."""
 
     lr: float = param(3e-4, "Adam learning rate (d3rlpy DiscreteCQL: 6.25e-5 for Atari)")
@@ -70,7 +76,14 @@ class IDQN(Algorithm):
 
     def build(self) -> None:
         config = self.config
-        q_network = AgentNetwork(self.spec, self.spec.n_actions, config.hidden_size, config.encoder)
+        q_network = team_network(
+            self.spec,
+            self.spec.n_actions,
+            config.hidden_size,
+            config.encoder,
+            config.n_heads,
+            config.graph_rounds,
+        )
         self.q = self.add_network("q", q_network)
         self.q_target = self.add_network("q_target", copy.deepcopy(q_network))
         self.q_target.requires_grad_(False)
@@ -80,10 +93,12 @@ class IDQN(Algorithm):
         config = self.config
         # One forward of the online network over obs and next_obs together (its next-state
         # half only picks the double-DQN action, without gradient).
-        both = self.q(torch.cat([batch.obs, batch.next_obs]))  # (2B, N, A)
+        both = self.q(
+            torch.cat([batch.obs, batch.next_obs]), torch.cat([batch.alive, batch.next_alive])
+        )  # (2B, N, A)
         q, next_q_online = both[: len(batch)], both[len(batch) :].detach()
         with torch.no_grad():
-            next_q_target = self.q_target(batch.next_obs)  # (B, N, A)
+            next_q_target = self.q_target(batch.next_obs, batch.next_alive)  # (B, N, A)
         target = td_target(
             batch.rewards,
             batch.bootstrap,
@@ -108,4 +123,4 @@ class IDQN(Algorithm):
         soft_update(self.q_target, self.q, self.config.tau)
 
     def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        return self.q(obs)
+        return self.q(obs, alive)

@@ -15,7 +15,9 @@ Deviations:
   legal actions (the paper's is a Gaussian);
 - multi-agent: one set of networks shared by every agent (parameter sharing, no agent id), each
   agent acting from its own observation and learning from its own reward and bootstrap; losses
-  are means over alive agents. Information class: decentralised;
+  are means over alive agents. Decentralised by default; with `graph_rounds` > 0 (the
+  `implicit-ql-comm` entry) every network passes messages over alive teammates with the same
+  coordination graph as gawi (communicating);
 - the reward scale is taken from the data for every env (`reward_scale` 0, the default): rewards
   are multiplied by L / (max − min) of the per-(episode, agent) returns, L the mean episode
   length, which is the reference's locomotion rule (L = 1000 there) made independent of the
@@ -29,9 +31,16 @@ import copy
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    CommunicatingConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
+from algos.coordination import team_network
 from algos.data import Batch, OfflineData
 from algos.functional import (
     advantage_weights,
@@ -41,12 +50,11 @@ from algos.functional import (
     masked_mean,
     soft_update,
 )
-from algos.networks import AgentNetwork
 from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class ImplicitQLConfig(AlgoConfig):
+class ImplicitQLConfig(CommunicatingConfig):
     """Implicit Q-Learning hyperparameters (the reference's locomotion defaults)."""
 
     lr: float = param(
@@ -122,8 +130,15 @@ class ImplicitQL(Algorithm):
     def build(self) -> None:
         config = self.config
 
-        def network(n_outputs: int) -> AgentNetwork:
-            return AgentNetwork(self.spec, n_outputs, config.hidden_size, config.encoder)
+        def network(n_outputs: int) -> nn.Module:
+            return team_network(
+                self.spec,
+                n_outputs,
+                config.hidden_size,
+                config.encoder,
+                config.n_heads,
+                config.graph_rounds,
+            )
 
         # Two Q networks in one module: outputs (B, N, 2 A), the first A and the last A.
         critics = network(2 * self.spec.n_actions)
@@ -143,27 +158,30 @@ class ImplicitQL(Algorithm):
             self.scale = data_reward_scale(data)
         return None
 
-    def _twin_q(self, network: AgentNetwork, obs: Tensor, actions: Tensor) -> Tensor:
-        """(2, B, N): each Q network's value of the dataset actions."""
-        both = network(obs).unflatten(-1, (2, self.spec.n_actions))  # (B, N, 2, A)
+    def _twin_q(self, network: nn.Module, batch: Batch) -> Tensor:
+        """(2, B, N): each Q network's value of the batch's dataset actions."""
+        actions = batch.actions
+        both = network(batch.obs, batch.alive).unflatten(
+            -1, (2, self.spec.n_actions)
+        )  # (B, N, 2, A)
         return gather_actions(both.movedim(-2, 0), actions.expand(2, *actions.shape))
 
     def terms(self, batch: Batch) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         config = self.config
         with torch.no_grad():
-            q_target = self._twin_q(self.critics_target, batch.obs, batch.actions).amin(0)
-            next_value = self.value(batch.next_obs)[..., 0]  # (B, N)
+            q_target = self._twin_q(self.critics_target, batch).amin(0)
+            next_value = self.value(batch.next_obs, batch.next_alive)[..., 0]  # (B, N)
             rewards = self.scale * batch.rewards
             target = rewards + config.gamma * torch.where(batch.bootstrap, next_value, 0.0)
-        value = self.value(batch.obs)[..., 0]  # (B, N)
+        value = self.value(batch.obs, batch.alive)[..., 0]  # (B, N)
         v_loss = masked_mean(expectile_loss(q_target - value, config.expectile), batch.alive)
 
-        q_data = self._twin_q(self.critics, batch.obs, batch.actions)  # (2, B, N)
+        q_data = self._twin_q(self.critics, batch)  # (2, B, N)
         q_loss = masked_mean((q_data - target).square().sum(0), batch.alive)
 
         advantage = q_target - value.detach()  # (B, N)
         weight = advantage_weights(advantage, config.beta, config.max_weight)
-        log_probs = masked_log_softmax(self.policy(batch.obs), batch.action_mask)
+        log_probs = masked_log_softmax(self.policy(batch.obs, batch.alive), batch.action_mask)
         nll = -gather_actions(log_probs, batch.actions)  # (B, N)
         policy_loss = masked_mean(weight * nll, batch.alive)
 
@@ -182,7 +200,7 @@ class ImplicitQL(Algorithm):
         soft_update(self.critics_target, self.critics, self.config.tau)
 
     def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        return self.policy(obs)
+        return self.policy(obs, alive)
 
     def state_dict(self) -> dict[str, object]:
         return {**super().state_dict(), "reward_scale": self.scale}

@@ -104,6 +104,26 @@ ENTRIES: tuple[AlgoEntry, ...] = (
     ),
     AlgoEntry.of(IDQN),
     AlgoEntry.of(ImplicitQL),
+    # Communicating variants: the same algorithms with gawi's coordination graph (one round of
+    # attention over alive teammates) in every network, compared with gawi within their class.
+    AlgoEntry(
+        "bc-comm",
+        BC,
+        "communicating BC: behaviour cloning through gawi's coordination graph",
+        {"graph_rounds": 1},
+    ),
+    AlgoEntry(
+        "idqn-comm",
+        IDQN,
+        "communicating idqn: independent double-DQN + CQL through gawi's coordination graph",
+        {"graph_rounds": 1},
+    ),
+    AlgoEntry(
+        "implicit-ql-comm",
+        ImplicitQL,
+        "communicating Implicit Q-Learning through gawi's coordination graph",
+        {"graph_rounds": 1},
+    ),
     AlgoEntry.of(QMIX),
     AlgoEntry.of(SAC),
     AlgoEntry.of(BRAC),

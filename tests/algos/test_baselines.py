@@ -104,3 +104,25 @@ def test_information_classes_follow_what_agents_use_when_they_act() -> None:
     assert get_entry("gawi-nograph").information == "decentralised"
     assert information_class("gawi", {"graph_rounds": 0}) == "decentralised"
     assert information_class("bc") == "decentralised"
+
+
+@pytest.mark.parametrize("name", ["bc", "idqn", "implicit-ql"])
+def test_communicating_variants_hear_their_teammates(name: str, prison_data: OfflineData) -> None:
+    """An agent's scores depend on a teammate's observation in the `-comm` variant only, and
+    never on a dead teammate's."""
+    batch = prison_data.sample(8, torch.Generator().manual_seed(0))
+    alive = torch.ones_like(batch.alive)
+    changed = batch.obs.clone()
+    changed[:, 1] += 1.0
+    for variant, hears in ((name, False), (f"{name}-comm", True)):
+        algo = build_algorithm(variant, prison_data.spec, SMALL)
+        assert algo.information(algo.config) == ("communicating" if hears else "decentralised")
+        with torch.no_grad():
+            before = algo.action_scores(batch.obs, alive)[:, 0]
+            after = algo.action_scores(changed, alive)[:, 0]
+            dead = alive.clone()
+            dead[:, 1] = False
+            unheard = algo.action_scores(changed, dead)[:, 0]
+            baseline = algo.action_scores(batch.obs, dead)[:, 0]
+        assert (not torch.allclose(before, after)) == hears
+        assert torch.allclose(unheard, baseline)
