@@ -14,7 +14,8 @@ An algorithm subclasses `Algorithm` and provides:
 - `action_scores(obs, alive) -> (B, N, A)`: the logits or Q-values `act` maximises or samples
   from (`alive` for methods whose agents exchange messages; the others ignore it);
 - optionally `after_step()` (target networks, schedules) and `sampling_subset(data)` (which
-  transitions `fit` may draw, e.g. filtered BC's best episodes);
+  transitions `fit` may draw, e.g. filtered BC's best episodes; `fit` calls it through `attach`,
+  which first measures the reward scale of configs with `reward_scale`, `self.reward_scale`);
 - `information(config)`: what its agents use when they act, one of `INFORMATION_CLASSES`:
   `decentralised` (each agent its own observation; the default) or `communicating` (messages
   from teammates as well). Tables compare algorithms within a class.
@@ -95,6 +96,26 @@ class AlgoConfig:
 
 
 @dataclass(frozen=True)
+class RewardScaledConfig(AlgoConfig):
+    """The reward scale of an algorithm whose loss weights act on values (CQL weights, advantage
+    temperatures, KL penalties): learnt from scaled rewards, such a weight means the same in
+    every env."""
+
+    reward_scale: float = param(
+        0.0,
+        "multiplier of every reward; 0: from the training data, mean episode length / range of "
+        "the per-(episode, agent) returns (Implicit Q-Learning's locomotion rule, length-free)",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reward_scale < 0:
+            raise UserError(
+                f"reward_scale must be >= 0 (0: from the data), got {self.reward_scale}"
+            )
+
+
+@dataclass(frozen=True)
 class CommunicatingConfig(AlgoConfig):
     """Fields of an algorithm that can pass messages between agents when they act (the
     coordination graph of `algos.coordination`); 0 rounds: decentralised."""
@@ -149,6 +170,8 @@ class Algorithm:
         self.seed = seed
         self.device = torch.device(device)
         self.n_updates = 0
+        #: What rewards are multiplied by in the losses (`RewardScaledConfig`; set by `attach`).
+        self.reward_scale = getattr(config, "reward_scale", 0.0) or 1.0
         self.generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.networks = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -192,6 +215,13 @@ class Algorithm:
         return None
 
     # ------------------------------------------------------------------------------ provided
+    def attach(self, data: OfflineData) -> Tensor | None:
+        """What `fit` calls once before training: measure the reward scale from `data` when the
+        config asks for it (`reward_scale` 0), then return `sampling_subset(data)`."""
+        if getattr(self.config, "reward_scale", None) == 0:
+            self.reward_scale = data.reward_scale()
+        return self.sampling_subset(data)
+
     def add_network(self, name: str, module: nn.Module) -> nn.Module:
         """Register `module` (moved to the device) so that it is saved and loaded."""
         self.networks[name] = module.to(self.device)
@@ -264,6 +294,7 @@ class Algorithm:
             "networks": self.networks.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "n_updates": self.n_updates,
+            "reward_scale": self.reward_scale,
             "generator": self.generator.get_state(),
         }
 
@@ -275,4 +306,5 @@ class Algorithm:
             # two algorithms loaded from one in-memory state would update the same tensors.
             optimizer.load_state_dict(copy.deepcopy(state["optimizers"][name]))
         self.n_updates = int(state["n_updates"])
+        self.reward_scale = float(state.get("reward_scale", self.reward_scale))
         self.generator.set_state(state["generator"])

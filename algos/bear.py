@@ -25,6 +25,16 @@ Both values are logged every update whichever one is constrained.
 The entropy temperature α and the multiplier λ are two separate parameters with their own
 optimisers and targets (the seed's code used one parameter for both).
 
+Why the entropy target is not SAC's online one: with H̄ = 0.98 · log|A| (d3rlpy's default) and
+a near one-hot β̂ (expert data), the two constraints cannot hold together — a policy of entropy
+0.98 · log 5 is near uniform, at an MMD of about 0.5 from a one-hot β̂ against ε = 0.05 — so α
+pushes towards uniform while λ pulls towards β̂, and both grow without end. Here H̄ is the
+entropy of a policy with 1 − δ on β̂'s action and δ spread over the others, with δ half the
+largest spread the constraint allows against a one-hot β̂ (`largest_feasible_spread`: δ ≤ ε for
+the support constraint; (1 − exp(−1/σ²)) · δ² · A / (A − 1) ≤ ε for the MMD): the entropy
+target and the constraint can then hold at once whatever the data (δ = 0.126 for 5 actions and
+the defaults). `target_entropy_spread` > 0 sets δ by hand.
+
 Deviations:
 - no warm-up phase (the reference and d3rlpy train the actor on the constraint alone first);
 - targets use the minimum of the two target critics (SAC's soft value), not the reference's
@@ -49,7 +59,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    RewardScaledConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
 from algos.data import Batch
 from algos.functional import (
     discrete_mmd,
@@ -73,8 +89,25 @@ from datagen.errors import UserError
 CONSTRAINTS = ("mmd", "support")
 
 
+def largest_feasible_spread(
+    constraint: str, threshold: float, mmd_sigma: float, n_actions: int
+) -> float:
+    """The largest δ such that a policy with 1 − δ on the behaviour's action and δ spread over
+    the other A − 1 meets the constraint against a one-hot β̂ (the hardest behaviour, an
+    expert's): the out-of-support mass δ ≤ ε, or the MMD (1 − exp(−1/σ²)) · δ² · A / (A − 1) ≤
+    ε. Capped at (A − 1) / A, the uniform policy."""
+    if n_actions < 2:
+        return 0.0
+    if constraint == "support":
+        delta = threshold
+    else:
+        scale = (1.0 - math.exp(-1.0 / mmd_sigma**2)) * n_actions / (n_actions - 1)
+        delta = math.sqrt(threshold / scale)
+    return min(delta, (n_actions - 1) / n_actions)
+
+
 @dataclass(frozen=True)
-class BEARConfig(AlgoConfig):
+class BEARConfig(RewardScaledConfig):
     """BEAR with a categorical policy."""
 
     actor_lr: float = param(3e-4, "Adam learning rate of the policy (d3rlpy BEAR: 1e-4)")
@@ -86,8 +119,10 @@ class BEARConfig(AlgoConfig):
     )
     initial_temperature: float = param(1.0, "entropy temperature α before training (d3rlpy)")
     initial_multiplier: float = param(1.0, "Lagrange multiplier λ before training (d3rlpy)")
-    target_entropy_ratio: float = param(
-        0.98, "entropy target as a fraction of log(legal actions) (Christodoulou 2019)"
+    target_entropy_spread: float = param(
+        0.0,
+        "entropy target: the entropy of a policy with this much mass off its best action; 0: "
+        "half the largest spread the constraint allows against a one-hot β̂ (see the header)",
     )
     constraint: str = param("mmd", f"support constraint, one of {', '.join(CONSTRAINTS)}")
     constraint_threshold: float = param(
@@ -121,9 +156,9 @@ class BEARConfig(AlgoConfig):
                 f"unknown constraint {self.constraint!r}; "
                 f"valid constraints: {', '.join(CONSTRAINTS)}"
             )
-        if not 0.0 <= self.target_entropy_ratio <= 1.0:
+        if not 0.0 <= self.target_entropy_spread < 1.0:
             raise UserError(
-                f"target_entropy_ratio must be in [0, 1], got {self.target_entropy_ratio}"
+                f"target_entropy_spread must be in [0, 1), got {self.target_entropy_spread}"
             )
         if self.constraint_threshold < 0:
             raise UserError(f"constraint_threshold must be >= 0, got {self.constraint_threshold}")
@@ -180,6 +215,9 @@ class BEAR(Algorithm):
         multiplier = PositiveScalar(config.initial_multiplier)  # λ
         self.multiplier = self.add_network("multiplier", multiplier)
         self.kernel = gaussian_action_kernel(spec.n_actions, config.mmd_sigma).to(self.device)
+        self.entropy_spread = config.target_entropy_spread or 0.5 * largest_feasible_spread(
+            config.constraint, config.constraint_threshold, config.mmd_sigma, spec.n_actions
+        )
         self.optimizers["actor"] = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
         self.optimizers["critic"] = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.optimizers["behaviour"] = torch.optim.Adam(
@@ -210,7 +248,7 @@ class BEAR(Algorithm):
         with torch.no_grad():
             next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
         target = discrete_sac_target(
-            batch.rewards,
+            self.reward_scale * batch.rewards,
             batch.bootstrap,
             config.gamma,
             next_log_probs.exp(),
@@ -230,7 +268,7 @@ class BEAR(Algorithm):
         policy_entropy = entropy(probs, log_probs, mask).detach()  # (B, N)
         temperature = dual_ascent_loss(
             self.temperature.log_value,
-            target_entropy(mask, config.target_entropy_ratio) - policy_entropy,
+            target_entropy(mask, self.entropy_spread) - policy_entropy,
             batch.alive,
         )
         multiplier_loss = dual_ascent_loss(

@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    RewardScaledConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
 from algos.data import Batch
 from algos.functional import (
     categorical_kl,
@@ -52,7 +58,7 @@ from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class BRACConfig(AlgoConfig):
+class BRACConfig(RewardScaledConfig):
     """BRAC-v with the exact KL to a cloned behaviour policy."""
 
     actor_lr: float = param(3e-4, "Adam learning rate of the policy (reference example script)")
@@ -124,7 +130,7 @@ class BRAC(Algorithm):
         # SAC's soft target with log π replaced by log π − log β̂:
         # Σ π [Q' − α (log π − log β̂)] = Σ π Q' − α KL(π‖β̂), the value penalty.
         target = discrete_sac_target(
-            batch.rewards,
+            self.reward_scale * batch.rewards,
             batch.bootstrap,
             config.gamma,
             next_log_probs.exp(),

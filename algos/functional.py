@@ -300,13 +300,21 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         target_buffer.copy_(buffer)
 
 
-def target_entropy(action_mask: Tensor, ratio: float) -> Tensor:
-    """An entropy target per agent: `ratio` · log(number of legal actions). (…, A) -> (…).
+def target_entropy(action_mask: Tensor, spread: float) -> Tensor:
+    """An entropy target per agent: the entropy of a policy that puts 1 − δ on one legal action
+    and δ = `spread` evenly on the k − 1 others, (…, A) -> (…); δ is capped at (k − 1) / k (the
+    uniform policy, log k) and the target is 0 with one legal action.
 
-    Christodoulou 2019 sets 0.98 · log|A|; counting legal actions instead of |A| keeps the target
-    reachable when a mask leaves fewer (one legal action: target 0, the only reachable entropy).
+    −(1 − δ) log(1 − δ) − δ log(δ / (k − 1)). Offline, a policy that follows near-deterministic
+    data has little entropy; Christodoulou 2019's online target, 0.98 · log|A|, would force it to
+    be near uniform (see the headers of `sac.py` and `bear.py`).
     """
-    return ratio * action_mask.sum(-1).float().log()
+    k = action_mask.sum(-1).to(torch.float64)  # (…)
+    delta = torch.minimum(torch.full_like(k, spread), (k - 1) / k)
+    keep = 1.0 - delta
+    others = torch.where(delta > 0, -delta * torch.log(delta / (k - 1).clamp(min=1)), 0.0)
+    entropy = torch.where(keep > 0, -keep * torch.log(keep), 0.0) + others
+    return entropy.to(torch.float32)
 
 
 def dual_ascent_loss(log_multiplier: Tensor, violation: Tensor, alive: Tensor) -> Tensor:

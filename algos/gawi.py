@@ -56,6 +56,7 @@ from torch import Tensor
 from algos.base import (
     Algorithm,
     CommunicatingConfig,
+    RewardScaledConfig,
     check_discount_and_rate,
     check_positive,
     param,
@@ -141,7 +142,7 @@ def separation_auc(scores: Tensor, positive: Tensor) -> float:
 
 
 @dataclass(frozen=True)
-class GAWIConfig(CommunicatingConfig):
+class GAWIConfig(CommunicatingConfig, RewardScaledConfig):
     """GAWI hyperparameters; the ablations are other defaults of the same fields (registry)."""
 
     graph_rounds: int = param(
@@ -269,7 +270,9 @@ class GAWI(Algorithm):
             q_target = gather_actions(
                 self._split(self.critic_target(batch.obs, batch.alive))[0], batch.actions
             )
-            target = batch.rewards + config.gamma * torch.where(batch.bootstrap, next_value, 0.0)
+            target = self.reward_scale * batch.rewards + config.gamma * torch.where(
+                batch.bootstrap, next_value, 0.0
+            )
         q_data = gather_actions(q, batch.actions)  # (B, N)
         q_loss = masked_mean((q_data - target).square(), batch.alive)
         v_loss = masked_mean(expectile_loss(q_target - value, config.expectile), batch.alive)
@@ -327,7 +330,7 @@ class GAWI(Algorithm):
         value = self._split(self.critic(batch.obs, batch.alive))[1]
         next_value = self._split(self.critic(batch.next_obs, batch.next_alive))[1]
         bootstrap = torch.where(batch.bootstrap, next_value, 0.0)
-        return batch.rewards + self.config.gamma * bootstrap - value
+        return self.reward_scale * batch.rewards + self.config.gamma * bootstrap - value
 
     @torch.no_grad()
     def infer_quality(self, data: OfflineData | None = None) -> Tensor:

@@ -37,6 +37,7 @@ from torch import Tensor
 from algos.base import (
     Algorithm,
     CommunicatingConfig,
+    RewardScaledConfig,
     check_discount_and_rate,
     check_positive,
     param,
@@ -48,7 +49,7 @@ from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class IDQNConfig(CommunicatingConfig):
+class IDQNConfig(CommunicatingConfig, RewardScaledConfig):
     """Independent double-DQN with a CQL term."""
 
     lr: float = param(3e-4, "Adam learning rate (d3rlpy DiscreteCQL: 6.25e-5 for Atari)")
@@ -100,7 +101,7 @@ class IDQN(Algorithm):
         with torch.no_grad():
             next_q_target = self.q_target(batch.next_obs, batch.next_alive)  # (B, N, A)
         target = td_target(
-            batch.rewards,
+            self.reward_scale * batch.rewards,
             batch.bootstrap,
             config.gamma,
             next_q_online,

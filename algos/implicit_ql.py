@@ -36,12 +36,13 @@ from torch import Tensor, nn
 from algos.base import (
     Algorithm,
     CommunicatingConfig,
+    RewardScaledConfig,
     check_discount_and_rate,
     check_positive,
     param,
 )
 from algos.coordination import team_network
-from algos.data import Batch, OfflineData
+from algos.data import Batch
 from algos.functional import (
     advantage_weights,
     expectile_loss,
@@ -54,7 +55,7 @@ from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class ImplicitQLConfig(CommunicatingConfig):
+class ImplicitQLConfig(CommunicatingConfig, RewardScaledConfig):
     """Implicit Q-Learning hyperparameters (the reference's locomotion defaults)."""
 
     lr: float = param(
@@ -73,11 +74,6 @@ class ImplicitQLConfig(CommunicatingConfig):
     max_weight: float = param(
         100.0, "cap on an advantage weight (Implicit Q-Learning reference: 100)"
     )
-    reward_scale: float = param(
-        0.0,
-        "multiplier of every reward; 0: from the data, mean episode length / range of the "
-        "per-(episode, agent) returns (the reference's locomotion rule)",
-    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,20 +89,6 @@ class ImplicitQLConfig(CommunicatingConfig):
             raise UserError(
                 f"reward_scale must be >= 0 (0: from the data), got {self.reward_scale}"
             )
-
-
-def data_reward_scale(data: OfflineData) -> float:
-    """Mean episode length / (max − min) of the per-(episode, agent) returns of `data` (1 when
-    every agent's return is the same)."""
-    everything = data.batch(torch.arange(len(data), device=data.device))
-    n_agents = everything.rewards.shape[1]
-    returns = everything.rewards.new_zeros(data.n_episodes, n_agents)
-    acted = torch.zeros(data.n_episodes, n_agents, dtype=torch.bool, device=data.device)
-    index = everything.episode_index[:, None].expand(-1, n_agents)
-    returns.scatter_add_(0, index, everything.rewards)
-    acted.scatter_reduce_(0, index, everything.alive, reduce="amax")
-    spread = float(returns[acted].max() - returns[acted].min())
-    return len(data) / data.n_episodes / spread if spread > 0 else 1.0
 
 
 class ImplicitQL(Algorithm):
@@ -149,14 +131,6 @@ class ImplicitQL(Algorithm):
         self.policy = self.add_network("policy", network(self.spec.n_actions))
         for name in ("critics", "value", "policy"):
             self.optimizers[name] = torch.optim.Adam(self.networks[name].parameters(), lr=config.lr)
-        self.scale = config.reward_scale or 1.0
-
-    def sampling_subset(self, data: OfflineData) -> Tensor | None:
-        """Measure the reward scale from `data` when `reward_scale` is 0; every transition is
-        sampled (returns None)."""
-        if self.config.reward_scale == 0:
-            self.scale = data_reward_scale(data)
-        return None
 
     def _twin_q(self, network: nn.Module, batch: Batch) -> Tensor:
         """(2, B, N): each Q network's value of the batch's dataset actions."""
@@ -171,7 +145,7 @@ class ImplicitQL(Algorithm):
         with torch.no_grad():
             q_target = self._twin_q(self.critics_target, batch).amin(0)
             next_value = self.value(batch.next_obs, batch.next_alive)[..., 0]  # (B, N)
-            rewards = self.scale * batch.rewards
+            rewards = self.reward_scale * batch.rewards
             target = rewards + config.gamma * torch.where(batch.bootstrap, next_value, 0.0)
         value = self.value(batch.obs, batch.alive)[..., 0]  # (B, N)
         v_loss = masked_mean(expectile_loss(q_target - value, config.expectile), batch.alive)
@@ -201,10 +175,3 @@ class ImplicitQL(Algorithm):
 
     def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
         return self.policy(obs, alive)
-
-    def state_dict(self) -> dict[str, object]:
-        return {**super().state_dict(), "reward_scale": self.scale}
-
-    def load_state_dict(self, state: dict[str, object]) -> None:
-        super().load_state_dict(state)
-        self.scale = float(state["reward_scale"])

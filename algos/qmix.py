@@ -64,7 +64,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    RewardScaledConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
 from algos.data import Batch
 from algos.functional import (
     gather_actions,
@@ -78,7 +84,7 @@ from datagen.errors import UserError
 
 
 @dataclass(frozen=True)
-class QMIXConfig(AlgoConfig):
+class QMIXConfig(RewardScaledConfig):
     """QMIX with an attention mixer and a CQL term on joint actions."""
 
     lr: float = param(3e-4, "Adam learning rate (OG-MARL QMIX+CQL)")
@@ -294,7 +300,7 @@ class QMIX(Algorithm):
             next_features = self.q_target.features(batch.next_obs)  # (B, N, H)
             next_weights = self.mixer_target.mixing_weights(next_features, batch.bootstrap)
             target = qmix_td_target(
-                batch.team_reward,
+                self.reward_scale * batch.team_reward,
                 batch.team_bootstrap,
                 config.gamma,
                 next_q_online,

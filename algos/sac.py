@@ -4,7 +4,8 @@ a conservative (CQL) term on the critics.
 Paper: Christodoulou 2019, "Soft Actor-Critic for Discrete Action Settings" (arXiv:1910.07207):
 the soft value is an exact expectation over actions, V(s') = Σ_a π(a|s')[min_i Q'_i(s', a) −
 α log π(a|s')] (eq. 10), the actor minimises Σ_a π(a|s)[α log π(a|s) − Q(s, a)] (eq. 12) and the
-temperature follows J(α) = π(s)ᵀ[−α (log π(s) + H̄)] (eq. 11) with H̄ = 0.98 · log|A|.
+temperature follows J(α) = π(s)ᵀ[−α (log π(s) + H̄)] (eq. 11) with H̄ = 0.98 · log|A| (ours
+differs: see the deviations).
 Conservative term: Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement
 Learning", eq. (4), CQL(H), exact for discrete actions: α_cql · (logsumexp_a Q(s, a) − Q(s, a_data))
 on each critic.
@@ -22,8 +23,13 @@ out in its own file; the pieces they share are the networks `TwinQ` and `Positiv
 Deviations:
 - one actor and one pair of critics shared by every agent (parameter sharing, no agent id), each
   agent learning from its own reward; losses averaged over alive agents; illegal actions masked;
-- the entropy target is per agent, 0.98 · log(legal actions) rather than 0.98 · log|A|, so an
-  agent with fewer legal actions is not asked for an unreachable entropy;
+- the entropy target: the paper's H̄ = 0.98 · log|A| asks for a near-uniform policy, which
+  online exploration wants and offline learning cannot have — the data of an expert are nearly
+  deterministic, and a policy held near uniform cannot follow them whatever the critic says. Here
+  H̄ is the entropy of a policy that puts 1 − δ on one action and spreads δ =
+  `target_entropy_spread` (0.1) evenly over the other legal actions (0.46 nats for 5 actions,
+  where 0.98 · log 5 = 1.58): α falls to 0 when the policy is that decided already, and only
+  pushes a policy that is more decided than that. Per agent, over its legal actions;
 - the temperature loss is −log α · (H̄ − H(π)) (gradient step on log α), as in d3rlpy, rather than
   the paper's −α · (H̄ − H(π)): the same fixed point, steps independent of α's scale;
 - target critics follow by Polyak averaging with τ = 0.005 per update (the paper's Atari runs copy
@@ -39,7 +45,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from algos.base import AlgoConfig, Algorithm, check_discount_and_rate, check_positive, param
+from algos.base import (
+    Algorithm,
+    RewardScaledConfig,
+    check_discount_and_rate,
+    check_positive,
+    param,
+)
 from algos.data import Batch
 from algos.functional import (
     cql_term,
@@ -64,7 +76,7 @@ def twin_cql(q: Tensor, batch: Batch) -> Tensor:
 
 
 @dataclass(frozen=True)
-class SACConfig(AlgoConfig):
+class SACConfig(RewardScaledConfig):
     """Discrete SAC with a CQL term."""
 
     actor_lr: float = param(3e-4, "Adam learning rate of the policy (Christodoulou 2019; d3rlpy)")
@@ -75,8 +87,10 @@ class SACConfig(AlgoConfig):
         3e-4, "Adam learning rate of log α (Christodoulou 2019; d3rlpy DiscreteSAC)"
     )
     initial_temperature: float = param(1.0, "α before training (d3rlpy DiscreteSAC default)")
-    target_entropy_ratio: float = param(
-        0.98, "entropy target as a fraction of log(legal actions) (Christodoulou 2019: 0.98)"
+    target_entropy_spread: float = param(
+        0.1,
+        "entropy target: the entropy of a policy with this much mass spread off its best action "
+        "(see the header; Christodoulou 2019's online 0.98 log|A| is near uniform)",
     )
     gamma: float = param(0.99, "discount factor (Christodoulou 2019; d3rlpy default)")
     tau: float = param(0.005, "Polyak rate of the target critics per update (SAC default)")
@@ -88,9 +102,9 @@ class SACConfig(AlgoConfig):
         super().__post_init__()
         check_positive(self, "actor_lr", "critic_lr", "temperature_lr", "initial_temperature")
         check_discount_and_rate(self.gamma, self.tau)
-        if not 0.0 <= self.target_entropy_ratio <= 1.0:
+        if not 0.0 <= self.target_entropy_spread < 1.0:
             raise UserError(
-                f"target_entropy_ratio must be in [0, 1], got {self.target_entropy_ratio}"
+                f"target_entropy_spread must be in [0, 1), got {self.target_entropy_spread}"
             )
         if self.cql_alpha < 0:
             raise UserError(f"cql_alpha must be >= 0, got {self.cql_alpha}")
@@ -142,7 +156,7 @@ class SAC(Algorithm):
         with torch.no_grad():
             next_q = self.critic_target(batch.next_obs).min(dim=0).values  # (B, N, A)
         target = discrete_sac_target(
-            batch.rewards,
+            self.reward_scale * batch.rewards,
             batch.bootstrap,
             config.gamma,
             next_log_probs.exp(),
@@ -161,7 +175,7 @@ class SAC(Algorithm):
         policy_entropy = entropy(probs, log_probs, mask).detach()  # (B, N)
         temperature = dual_ascent_loss(
             self.temperature.log_value,
-            target_entropy(mask, config.target_entropy_ratio) - policy_entropy,
+            target_entropy(mask, config.target_entropy_spread) - policy_entropy,
             batch.alive,
         )
         terms = {"critic": td + config.cql_alpha * cql, "actor": actor, "temperature": temperature}

@@ -260,7 +260,7 @@ def fit(
     checkpoints.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CONFIG_FILE, config)
     log = MetricsLog(run_dir, keep_until=start_step if start_step else None)
-    subset = algo.sampling_subset(data)
+    subset = algo.attach(data)
     if subset is not None:
         subset = subset.to(data.device)
     result = FitResult(run_dir, algo.n_updates, start_step)

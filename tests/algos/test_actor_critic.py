@@ -27,8 +27,23 @@ def batch_of(data: OfflineData, seed: int = 0, size: int = 32) -> Batch:
 
 def test_target_entropy_counts_legal_actions() -> None:
     mask = torch.tensor([[T, T, T, T], [T, F, T, F], [F, F, T, F]])
-    expected = [0.5 * math.log(4), 0.5 * math.log(2), 0.0]
-    assert fn.target_entropy(mask, 0.5).tolist() == pytest.approx(expected)
+    # δ = 0.3: 0.7 on one action, 0.1 on each of three others; two legal: 0.7 / 0.3; one: 0.
+    four = -0.7 * math.log(0.7) - 3 * 0.1 * math.log(0.1)
+    two = -0.7 * math.log(0.7) - 0.3 * math.log(0.3)
+    assert fn.target_entropy(mask, 0.3).tolist() == pytest.approx([four, two, 0.0])
+    # δ beyond (k - 1) / k is the uniform policy's entropy; δ = 0 asks for a deterministic one.
+    assert fn.target_entropy(mask, 0.9).tolist() == pytest.approx([math.log(4), math.log(2), 0])
+    assert fn.target_entropy(mask, 0.0).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_bear_entropy_target_and_constraint_can_hold_together() -> None:
+    from algos.bear import largest_feasible_spread
+
+    # MMD with σ = 1 against a one-hot β̂: (1 - e^-1) · δ² · 5 / 4 = 0.05 at δ ≈ 0.2516.
+    delta = largest_feasible_spread("mmd", 0.05, 1.0, 5)
+    assert (1 - math.exp(-1)) * delta**2 * 5 / 4 == pytest.approx(0.05)
+    assert largest_feasible_spread("support", 0.05, 1.0, 5) == 0.05
+    assert largest_feasible_spread("mmd", 10.0, 1.0, 5) == pytest.approx(0.8), "uniform cap"
 
 
 def test_dual_ascent_loss_raises_the_multiplier_only_when_violated() -> None:
@@ -124,9 +139,12 @@ def test_temperature_rises_below_the_entropy_target_and_falls_above(
     name: str, prison_data: OfflineData
 ) -> None:
     batch = batch_of(prison_data)
-    # A fresh policy is not exactly uniform: its entropy is below log|A| (ratio 1) and above 0.
-    for ratio, direction in ((1.0, 1), (0.0, -1)):
-        algo = build_algorithm(name, prison_data.spec, {**SMALL, "target_entropy_ratio": ratio})
+    # A fresh policy is not exactly uniform: its entropy is below log|A| (δ 0.99: the uniform
+    # policy's) and above 0 (δ 0 would be a deterministic policy; BEAR reads 0 as its default, so
+    # it gets a tiny δ instead).
+    for spread, direction in ((0.99, 1), (1e-6, -1)):
+        config = {**SMALL, "target_entropy_spread": spread}
+        algo = build_algorithm(name, prison_data.spec, config)
         before = algo.temperature().item()
         metrics = algo.update(batch)
         assert metrics["train/alpha"] == pytest.approx(before)
@@ -239,8 +257,8 @@ def test_bear_actor_loss_adds_the_weighted_constraint(prison_data: OfflineData) 
 def test_bad_configs_name_the_problem() -> None:
     with pytest.raises(UserError, match="valid constraints: mmd, support"):
         make_config("bear", {"constraint": "wasserstein"})
-    with pytest.raises(UserError, match="target_entropy_ratio must be in"):
-        make_config("sac", {"target_entropy_ratio": "1.5"})
+    with pytest.raises(UserError, match="target_entropy_spread must be in"):
+        make_config("sac", {"target_entropy_spread": "1.5"})
     with pytest.raises(UserError, match="kl_alpha must be >= 0"):
         make_config("brac", {"kl_alpha": "-1"})
     with pytest.raises(UserError, match="outside"):

@@ -12,7 +12,6 @@ import torch
 from algos.base import INFORMATION_CLASSES
 from algos.bc import agent_return_ranks
 from algos.data import OfflineData
-from algos.implicit_ql import data_reward_scale
 from algos.registry import ALGORITHMS, build_algorithm, get_entry, information_class
 from datagen.dataset import open_dataset
 from tests.algos.conftest import collect_saboteur_data
@@ -24,7 +23,7 @@ SMALL = {"hidden_size": 16}
 def test_implicit_ql_value_is_the_expectile_and_the_policy_follows_the_better(
     prison_data: OfflineData,
 ) -> None:
-    config = {**SMALL, "lr": 3e-3, "tau": 0.1, "reward_scale": 1.0}
+    config = {**SMALL, "lr": 3e-3, "tau": 0.1, "reward_scale": 1.0}  # no attach: scale as given
     algo = build_algorithm("implicit-ql", prison_data.spec, config)
     batch = two_action_batch()
     for _ in range(300):
@@ -42,7 +41,7 @@ def test_implicit_ql_value_is_the_expectile_and_the_policy_follows_the_better(
     assert probs[0] > 0.9
 
 
-def test_data_reward_scale_is_episode_length_over_the_spread_of_agent_returns(
+def test_reward_scale_is_episode_length_over_the_spread_of_agent_returns(
     tiny_paths: dict[str, Path], prison_data: OfflineData
 ) -> None:
     with open_dataset(tiny_paths["prison"]) as dataset:
@@ -56,7 +55,7 @@ def test_data_reward_scale_is_episode_length_over_the_spread_of_agent_returns(
     returns = np.concatenate(per_agent)
     mean_length = len(data.actions) / len(np.unique(data.episode_index))
     expected = mean_length / (returns.max() - returns.min())
-    assert data_reward_scale(prison_data) == pytest.approx(expected, rel=1e-5)
+    assert prison_data.reward_scale() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +125,20 @@ def test_communicating_variants_hear_their_teammates(name: str, prison_data: Off
             baseline = algo.action_scores(batch.obs, dead)[:, 0]
         assert (not torch.allclose(before, after)) == hears
         assert torch.allclose(unheard, baseline)
+
+
+@pytest.mark.parametrize("name", ["idqn", "qmix", "sac", "brac", "bear", "implicit-ql", "gawi"])
+def test_value_based_algorithms_take_the_reward_scale_from_the_data(
+    name: str, prison_data: OfflineData
+) -> None:
+    algo = build_algorithm(name, prison_data.spec, SMALL)
+    assert algo.reward_scale == 1.0
+    algo.attach(prison_data)
+    assert algo.reward_scale == pytest.approx(prison_data.reward_scale())
+    assert algo.reward_scale > 10, "prison pays about 0.02 per agent-step"
+    fixed = build_algorithm(name, prison_data.spec, {**SMALL, "reward_scale": 2.0})
+    fixed.attach(prison_data)
+    assert fixed.reward_scale == 2.0
+    restored = build_algorithm(name, prison_data.spec, SMALL)
+    restored.load_state_dict(algo.state_dict())
+    assert restored.reward_scale == algo.reward_scale

@@ -119,7 +119,7 @@ def recording(config: AlgoConfig) -> tuple[AlgoConfig, set[str]]:
 def test_every_config_field_is_consumed(name: str, prison_data: OfflineData) -> None:
     config, reads = recording(make_config(name, SMALL))
     algo = ALGORITHMS[name].algorithm_class(prison_data.spec, config, name=name)
-    algo.sampling_subset(prison_data)
+    algo.attach(prison_data)
     for step in range(2):
         algo.update(batch_of(prison_data, seed=step))
     algo.act(batch_of(prison_data).obs, batch_of(prison_data).alive)
