@@ -615,6 +615,70 @@ def run_command(
         raise SystemExit(1)
 
 
+@main.command("tune")
+@click.option(
+    "--algo",
+    "algos",
+    multiple=True,
+    required=True,
+    help="Algorithm to tune (repeatable; each gets the same budget).",
+)
+@click.option("--trials", type=int, default=None, help="Trials per algorithm [the protocol's].")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("results") / "tune",
+    show_default=True,
+    help="Journals, trial runs and the shared tuning datasets.",
+)
+@click.option(
+    "--suite",
+    "suite_name",
+    default="tuning",
+    show_default=True,
+    help="The suite of tuning tasks (kept apart from the evaluation suites' tasks).",
+)
+def tune_command(algos: tuple[str, ...], trials: int | None, out: Path, suite_name: str) -> None:
+    """Tune algorithms with the same budget each: Optuna's TPE sampler, seeded, over the fields
+    and ranges of data/tuning/space.toml, each trial one run of the tuning suite scored by its
+    mean normalized score. An interrupted study resumes from OUT/<algo>/journal.log.
+
+    Writes data/tuning/studies/<algo>.json (every trial) and the best settings into
+    data/tuning/tuned.json, which suites with `tuned = true` start from. Running it again on a
+    fresh OUT reproduces the committed study.
+
+    \b
+    Examples:
+      marl-bench tune --algo bc --algo idqn              # 20 trials each (the protocol's)
+      marl-bench tune --algo gawi --trials 5 --out results/tune-gawi
+    """
+    from algos.registry import get_entry
+    from benchmark.tune import Protocol, run_study
+
+    protocol = Protocol.load()
+    for algo in algos:
+        get_entry(algo)
+        protocol.space(algo)
+    console = make_console()
+    for algo in algos:
+        budget = trials or protocol.trials
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"tune {algo}", total=budget)
+
+            def advance(
+                done: int, total: int, score: float, task: int = task, algo: str = algo
+            ) -> None:
+                bar.update(task, completed=done, description=f"tune {algo} (last {score:.1f})")
+
+            record = run_study(algo, out, trials, suite_name, on_trial=advance)
+        best = record["best"]
+        settings = ", ".join(f"{k}={v:.4g}" for k, v in best["params"].items())
+        console.print(
+            f"{algo}: best of {record['budget']} trials, trial {best['number']}: "
+            f"{best['score']:.1f} normalized with {settings}"
+        )
+
+
 @main.command("report")
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option(

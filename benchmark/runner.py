@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.store import ResultStore
-from benchmark.suites import DataSpec, Experiment, Job, Suite, job_matches
+from benchmark.suites import DataSpec, Experiment, Job, Suite, job_matches, tuned_settings
 from datagen.collect import CollectRequest, collect
 from datagen.dataset.ids import DatasetId
 from datagen.dataset.ops import combine
@@ -308,6 +308,7 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
         "regime": job.regime,
         "algo": job.algo,
         "information": information_class(job.algo, overrides),
+        "tuned": bool(exp.tuned and tuned_settings(job.algo)),
         "seed": job.seed,
         "updates": n_updates,
         "batch_size": exp.batch_size,
@@ -339,14 +340,16 @@ def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> Jo
 
 
 def job_overrides(job: Job) -> dict[str, Any]:
-    """The config overrides of a job's algorithm: the experiment's "all" entry (fields the
+    """The config overrides of a job's algorithm: its tuned settings when the experiment asks
+    for them (`benchmark.tune.tuned_settings`), then the experiment's "all" entry (fields the
     algorithm has), then its own entry."""
     from algos.registry import get_entry
 
     fields_of_algo = get_entry(job.algo).defaults()
+    tuned = (tuned_settings(job.algo) or {}) if job.experiment.tuned else {}
     shared = job.experiment.config.get("all", {})
     overrides = {key: value for key, value in shared.items() if key in fields_of_algo}
-    return overrides | dict(job.experiment.config.get(job.algo, {}))
+    return tuned | overrides | dict(job.experiment.config.get(job.algo, {}))
 
 
 @dataclass

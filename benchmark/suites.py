@@ -29,6 +29,9 @@ online at each of the experiment's evaluation team sizes, and each (job, evaluat
                      spent on it [5, 500]
     config           config overrides per algorithm, e.g. {bc = {hidden_size = 64}}; a key
                      "all" applies to every algorithm that has the field [{}]
+    tuned            start every algorithm from its settings chosen by `marl-bench tune`
+                     (data/tuning/tuned.json; an algorithm not tuned yet keeps its defaults),
+                     then apply `config` [false]
 
 A suite may also `include = ["other-suite", ...]`, whose experiments it adds to its own (`full`).
 """
@@ -45,11 +48,21 @@ from typing import Any
 
 from datagen.envs import check_request
 from datagen.errors import UserError
-from datagen.paths import project_data_dir
+from datagen.paths import project_data_dir, read_json
 from datagen.policies.registry import DEGENERATE_MODES, QUALITIES
 
 KINDS = ("transfer", "finetune", "degenerate")
 SUITE_DIR = "suites"
+#: Each algorithm's settings chosen by `marl-bench tune` (benchmark/tune.py), under data/.
+TUNED_FILE = Path("tuning") / "tuned.json"
+
+
+def tuned_settings(algo: str) -> dict[str, Any] | None:
+    """The committed settings of `algo` (`data/tuning/tuned.json`), or None when not tuned."""
+    entry = read_json(project_data_dir() / TUNED_FILE).get(algo)
+    return None if entry is None else dict(entry["params"])
+
+
 _MIXTURE = re.compile(r"^(?P<base>[a-z-]+)\+(?P<other>[a-z-]+)@(?P<percent>\d{1,2})$")
 
 
@@ -131,6 +144,7 @@ class Experiment:
     finetune_episodes: int = 5
     finetune_updates: int = 500
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuned: bool = False
 
 
 @dataclass(frozen=True)

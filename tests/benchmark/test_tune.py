@@ -1,0 +1,93 @@
+"""`marl-bench tune`: the same budget per algorithm, reproducible studies, resumable journals,
+and suites that start from the chosen settings."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.runner import job_overrides
+from benchmark.suites import load_suite, tuned_settings
+from benchmark.tune import Protocol, run_study
+from datagen.errors import UserError
+from datagen.paths import read_json
+
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+
+TINY = """
+[[experiment]]
+env = "prison"
+env_options = { max_cycles = 30 }
+train_agents = [2]
+eval_agents = [2]
+data = ["expert"]
+algos = ["bc"]
+seeds = [0]
+dataset_episodes = 2
+dataset_seed = 5000
+updates = 30
+eval_episodes = 2
+eval_seed = 5000
+config = { all = { hidden_size = 16 } }
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private data/ with the committed references and protocol, and a private data home."""
+    project = tmp_path / "project-data"
+    (project / "tuning").mkdir(parents=True)
+    shutil.copy(REPO_DATA / "reference_scores.json", project)
+    shutil.copy(REPO_DATA / "tuning" / "space.toml", project / "tuning")
+    monkeypatch.setenv("MARL_PROJECT_DATA", str(project))
+    monkeypatch.setenv("MARL_DATA_HOME", str(tmp_path / "data-home"))
+    return project
+
+
+def test_a_study_spends_its_budget_reproducibly_and_resumes(project: Path, tmp_path: Path) -> None:
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY)
+    record = run_study("bc", tmp_path / "a", trials=3, suite=suite, command="test")
+    lr = Protocol.load().fields["lr"]
+    assert [t["number"] for t in record["trials"]] == [0, 1, 2]
+    assert all(lr.low <= t["params"]["lr"] <= lr.high for t in record["trials"])
+    assert len({t["params"]["lr"] for t in record["trials"]}) == 3
+    assert record["best"]["score"] == max(t["score"] for t in record["trials"])
+    # The chosen settings are written for the suites, and the study's record beside them.
+    assert tuned_settings("bc") == record["best"]["params"]
+    assert read_json(project / "tuning" / "studies" / "bc.json")["budget"] == 3
+    # A fresh study with the same protocol proposes and scores exactly the same trials.
+    again = run_study("bc", tmp_path / "b", trials=3, suite=suite, command="test")
+    assert [t["params"] for t in again["trials"]] == [t["params"] for t in record["trials"]]
+    assert [t["score"] for t in again["trials"]] == [t["score"] for t in record["trials"]]
+    # A larger budget on the first study's journal runs only the missing trial.
+    more = run_study("bc", tmp_path / "a", trials=4, suite=suite, command="test")
+    assert [t["number"] for t in more["trials"]] == [0, 1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "a" / "bc").glob("trial-*")) == [
+        f"trial-{k}" for k in range(4)
+    ]
+
+
+def test_suites_start_from_the_tuned_settings(project: Path, tmp_path: Path) -> None:
+    suite = tmp_path / "tuned.toml"
+    suite.write_text(TINY.replace("config = ", "tuned = true\nconfig = "))
+    job = load_suite(suite).jobs()[0]
+    assert job_overrides(job) == {"hidden_size": 16}, "not tuned yet: defaults"
+    (project / "tuning" / "tuned.json").write_text('{"bc": {"params": {"lr": 0.002}}}')
+    assert job_overrides(job) == {"lr": 0.002, "hidden_size": 16}
+
+
+def test_every_algorithm_has_a_search_space_of_its_own_fields() -> None:
+    from algos.registry import ALGORITHMS
+
+    protocol = Protocol.load(REPO_DATA / "tuning" / "space.toml")
+    assert set(protocol.algos) == set(ALGORITHMS)
+    for algo, names in protocol.algos.items():
+        assert set(names) <= set(ALGORITHMS[algo].defaults()), algo
+
+
+def test_an_algorithm_without_a_search_space_is_refused(project: Path) -> None:
+    with pytest.raises(UserError, match="no search space for 'nope'; algorithms it tunes: bc,"):
+        Protocol.load().space("nope")
