@@ -103,8 +103,8 @@ class RewardScaledConfig(AlgoConfig):
 
     reward_scale: float = param(
         0.0,
-        "multiplier of every reward; 0: from the training data, mean episode length / range of "
-        "the per-(episode, agent) returns (Implicit Q-Learning's locomotion rule, length-free)",
+        "multiplier of every reward; 0: from the training data, 1 / the standard deviation of "
+        "the per-agent rewards of alive agent-steps",
     )
 
     def __post_init__(self) -> None:

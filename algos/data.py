@@ -418,19 +418,13 @@ class OfflineData:
         return prepared
 
     def reward_scale(self) -> float:
-        """Mean episode length / (max − min) of the per-(episode, agent) returns of agents that
-        acted: the multiplier that gives rewards a per-step spread of about one whatever the env
-        (1 when every agent's return is the same)."""
-        rewards = self._arrays["rewards"]  # (T, N)
-        n_agents = rewards.shape[1]
-        index = self.episode_index[:, None].expand(-1, n_agents)
+        """1 / the standard deviation of the per-agent rewards of alive agent-steps: the
+        multiplier that gives rewards a spread of one whatever the env (1 when every reward is
+        the same)."""
         alive = self._arrays["obs_alive"].index_select(0, self._obs_rows)  # (T, N)
-        returns = rewards.new_zeros(self.n_episodes, n_agents)
-        returns.scatter_add_(0, index, torch.where(alive, rewards, 0.0))
-        acted = torch.zeros(self.n_episodes, n_agents, dtype=torch.bool, device=self.device)
-        acted.scatter_reduce_(0, index, alive, reduce="amax")
-        spread = float(returns[acted].max() - returns[acted].min())
-        return len(self) / self.n_episodes / spread if spread > 0 else 1.0
+        rewards = self._arrays["rewards"][alive].double()
+        spread = float(rewards.std(correction=0)) if len(rewards) else 0.0
+        return 1.0 / spread if spread > 0 else 1.0
 
     def sample(
         self, batch_size: int, generator: torch.Generator, subset: Tensor | None = None

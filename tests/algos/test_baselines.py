@@ -41,21 +41,13 @@ def test_implicit_ql_value_is_the_expectile_and_the_policy_follows_the_better(
     assert probs[0] > 0.9
 
 
-def test_reward_scale_is_episode_length_over_the_spread_of_agent_returns(
+def test_reward_scale_is_one_over_the_spread_of_alive_agents_rewards(
     tiny_paths: dict[str, Path], prison_data: OfflineData
 ) -> None:
     with open_dataset(tiny_paths["prison"]) as dataset:
         data = dataset.transitions()
-    per_agent = [
-        np.where(data.alive[data.episode_index == e], data.rewards[data.episode_index == e], 0).sum(
-            0
-        )[data.alive[data.episode_index == e].any(0)]
-        for e in np.unique(data.episode_index)
-    ]
-    returns = np.concatenate(per_agent)
-    mean_length = len(data.actions) / len(np.unique(data.episode_index))
-    expected = mean_length / (returns.max() - returns.min())
-    assert prison_data.reward_scale() == pytest.approx(expected, rel=1e-5)
+    rewards = data.rewards[data.alive]
+    assert prison_data.reward_scale() == pytest.approx(1 / rewards.std(), rel=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +127,7 @@ def test_value_based_algorithms_take_the_reward_scale_from_the_data(
     assert algo.reward_scale == 1.0
     algo.attach(prison_data)
     assert algo.reward_scale == pytest.approx(prison_data.reward_scale())
-    assert algo.reward_scale > 10, "prison pays about 0.02 per agent-step"
+    assert algo.reward_scale > 2, "prison pays about 0.02 per agent-step on average"
     fixed = build_algorithm(name, prison_data.spec, {**SMALL, "reward_scale": 2.0})
     fixed.attach(prison_data)
     assert fixed.reward_scale == 2.0

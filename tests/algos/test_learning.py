@@ -1,4 +1,4 @@
-"""Learning tests (`make test-slow`): BC and IQL-CQL on expert data at n = 2, evaluated online.
+"""Learning tests (`make test-slow`): the baselines on expert data at n = 2, evaluated online.
 
 Each trains with `fit` on freshly collected expert data and plays 10 episodes at the training team
 size; the bar is a normalized score of 80 (0: random, 100: expert, datagen's reference scores).
@@ -55,7 +55,8 @@ def train_and_score(env: str, algo_name: str, data: OfflineData, run_dir: Path) 
     return score
 
 
-@pytest.mark.parametrize("algo_name", ["bc", "idqn"])
+# brac is left out: at this budget it stays at 17-32 (docs/algorithms.md); tuning sets its weight.
+@pytest.mark.parametrize("algo_name", ["bc", "idqn", "implicit-ql", "sac", "bear"])
 def test_prison_expert(algo_name: str, expert_data, tmp_path: Path) -> None:
     assert train_and_score("prison", algo_name, expert_data["prison"], tmp_path) >= 80
 
