@@ -6,27 +6,36 @@ joint j (0 hip of leg 0, 1 knee of leg 0, 2 hip of leg 1, 3 knee of leg 1); acti
 Physically a level of +-1 runs the joint's motor at full torque (80) towards +-its top speed and 0
 leaves the joint limp, so a joint can never be held by a small torque: it is pushed or let go.
 
-- **Expert** (`MultiwalkerExpert`, not privileged: each walker reads only its own observation and
-  knows its index in the team): a SIMBICON-style walking controller (Yin, Loken & van de Panne,
-  2007) per walker, written for this env, with the desired continuous torques turned into {-1,0,1}
-  by sigma-delta quantisation (each walker carries each joint's rounding error into its next step;
-  `reset` clears it). Per walker a finite state machine alternates the stance leg: state 0
-  (a fixed number of steps) swings the other leg forward with the knee bent, state 1 straightens the
-  swing knee and ends when the swing foot's contact flag comes on, which swaps the legs. The swing
-  hip tracks a world-frame leg angle corrected by the balance feedback of SIMBICON (distance from
-  the stance foot to the hip, hull speed); the stance hip holds the hull level (it supplies the
-  torque that keeps the hull at the desired angle, minus the swing hip's); the stance knee is locked
-  straight (driven into its joint limit, so it neither dithers nor has to hold the load by torque).
-  Coordination: each walker keeps its station under the package (observation 28, the package's
-  offset from the walker, against the offset the walker started with): a lagging walker steps
-  longer, and a walker that lands well ahead of its station waits (state 2: both feet planted in an
-  A-frame, hull level) until the team catches up. The gains started from hand-set SIMBICON values
-  and were tuned by hand and by random local search on training seeds (run seeds 1 and 2, and raw
-  seeds 1000+), variants compared on run seed 3, all disjoint from the evaluation seeds (run
-  seed 0); the development scripts are not part of the project. Falls that remain: walkers that
-  kneel on a bent stance knee under the package (torque 80 cannot straighten a deeply bent knee
-  under load), neighbours that drift into each other, and, for large teams, the front walkers on
-  the rolling terrain beyond the flat start pad, where the rigid package rests on fewer walkers.
+- **Expert** (`MultiwalkerExpert`, observation-only: each walker's action distribution is a
+  function of its own current observation alone — no agent index, no team size, no memory — so
+  one policy serves every team size): a memoryless SIMBICON-style walking controller (Yin, Loken &
+  van de Panne, 2007) per walker. The gait phase is read from the body instead of a state machine:
+  with the front foot down and the legs at least `spread` apart, the front leg has just landed and
+  stands while the back leg swings; otherwise the leg whose knee is clearly more bent swings;
+  otherwise (both knees straight: the swing leg placing ahead) the back leg stands. The swing leg
+  swings (knee bent) until its world thigh angle passes `swing_until`, then places (knee
+  straight). The swing hip tracks a world-frame leg angle corrected by SIMBICON's balance feedback
+  (distance from the stance foot to the hip, hull speed); the stance hip holds the hull level; the
+  stance knee is locked straight; no hip drives a leg beyond `max_leg` (a leg swung higher touches
+  the package, which ends the episode). Coordination: a walker with two neighbours steps longer
+  when it lags the midpoint between them (observations 24 and 26, rescaled by the nominal spacing,
+  so no team size is needed); the team's end walkers just walk. Each joint's desired continuous
+  torque u in [-1, 1] becomes a distribution over the three torque levels, sign(u) with
+  probability |u| and 0 otherwise (the expected torque is u), and `behaviour_probs` is their
+  product over the 81 joint-actions; the action is sampled from it with the episode's rng. Falls
+  that remain: walkers kneeling on a bent knee under the package, neighbours drifting into each
+  other, and, in large teams, a leg or the package's end meeting the rolling terrain. The phase
+  rules and `max_leg` were chosen on development seeds (run seeds 7, 11 and 13), disjoint from the
+  evaluation seed 0; the other gains are the former expert's.
+- **Former expert** (`MultiwalkerStatefulExpert`, reachable by no quality, kept for comparison):
+  the same gait driven by a per-walker finite state machine (a swing of a fixed number of steps,
+  then placing until the swing foot's contact flag comes on; a walker landing well ahead of the
+  offset from the package it started with waits on both feet), each walker's station computed
+  from its index in the team, and the torques quantised by sigma-delta (each joint's rounding
+  error carried to the next step). It reads no env internals, but keeps memory a learner cannot
+  see: identical observations never repeat in its data (0 repeats in 2 episodes). Its gains were
+  tuned by hand and by random local search on training seeds. 50 episodes, seed 0: +19 / +25 / +3
+  / -10 / -509 at n = 2 / 3 / 4 / 5 / 10.
 - **Adversary** (`MultiwalkerAdversary`): every walker drives both hips forward and bends both
   knees at full torque (constant action 60), so the whole team sits back onto the ground in the same
   step, dragging the package backwards: the termination penalty, every walker's fall penalty and a
@@ -34,26 +43,37 @@ leaves the joint limp, so a joint can never be held by a small torque: it is pus
 
 The measured figures — expert, random and doing nothing (action 40) at every ladder count — are
 in docs/datasets.md, produced by `marl-datagen reference --env multiwalker` (which also plays the
-`REFERENCE_BASELINES` below) and `marl-datagen cards`. Development check, default options, 50
-episodes each, `evaluate("multiwalker", n, make, 50, seed=0)`: team return mean +- std (package
-distance, share of episodes ending in a fall)
+`REFERENCE_BASELINES` below) and `marl-datagen cards`. Measured with
+`marl-datagen reference --env multiwalker --agents N --episodes 50` (seed 0) for N = 2, 3, 4, 5
+and 10: team return mean +- std (package distance, share of episodes ending in a fall); the former
+expert on the same episode seeds for comparison
 
-    n    expert                    random          doing nothing   adversary
-    2    +19 +- 64  (5.1, 12 %)    -184 +- 73      -195 +- 2       -232 +- 1
-    3    +25 +- 89  (4.0,  8 %)    -296 +- 73      -293 +- 5       -343 +- 5
-    4     +3 +- 137 (2.7, 10 %)    -408 +- 58      -387 +- 8       -447 +- 8
-    5    -10 +- 169 (2.0, 10 %)    -519 +- 9       -487 +- 11      -551 +- 13
-    10  -509 +- 497 (1.5, 56 %)   -1026 +- 13      -992 +- 28     -1066 +- 19
+    n    expert                     random          doing nothing   former expert
+    2     -13 +- 107 (3.9, 22 %)    -184 +- 73      -195 +- 2        +19 +- 64
+    3     -25 +- 156 (3.5, 22 %)    -296 +- 73      -293 +- 5        +25 +- 89
+    4     -85 +- 225 (2.9, 32 %)    -408 +- 58      -387 +- 8         +3 +- 137
+    5    -158 +- 291 (2.4, 40 %)    -519 +- 9       -487 +- 11       -10 +- 169
+    10   -755 +- 476 (1.0, 78 %)   -1026 +- 13      -992 +- 28      -509 +- 497
+
+The adversary, `evaluate("multiwalker", n, make_adversary, 50, seed=0)`: -232 / -343 / -447 / -551
+/ -1066. Medium, `marl-datagen calibrate --env multiwalker --agents N --episodes 10`: epsilon
+0.25 / 0.25 / 0.51 / 0.22 at n = 2 / 3 / 4 / 5, normalised 56 / 30 / 34 / 44 (10 episodes a probe:
+one fall moves a score by tens of points, so the probes are not monotone in epsilon at n = 4).
+The memoryless expert is weaker than the former one (more falls), the price of reading
+the gait phase from the body; it still beats random and doing nothing at every count, and it can
+be imitated: plain BC on 20 of its episodes at n = 2 scores 109.5 normalized at n = 2
+(tests/datagen/test_policy_multiwalker.py::test_bc_learns_the_expert).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from datagen.policies import ScriptedPolicy
+from datagen.policies import ScriptedPolicy, TeamAction
 
 N_JOINTS = 4
 #: Every joint limp.
@@ -69,6 +89,7 @@ _HIP_SPEED = np.array([5, 10])
 _KNEE = np.array([6, 11])  # knee joint angle + 1
 _KNEE_SPEED = np.array([7, 12])
 _CONTACT = np.array([8, 13])
+_NEIGHBOUR_DX = (24, 26)  # (neighbour x - walker x) / package length: behind, ahead
 _PACKAGE_DX = 28  # (package x - walker x) / package length
 
 # Geometry and scales of PettingZoo's multiwalker_base (SCALE = 30, FPS = 50).
@@ -97,7 +118,7 @@ def decode(actions: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GaitGains:
-    """The expert's tuned constants (angles in rad, speeds in world units per second).
+    """The former (stateful) expert's constants (angles in rad, speeds in world units per second).
 
     Attributes:
         swing_steps: env steps of state 0 (swing the leg forward).
@@ -147,8 +168,182 @@ class GaitGains:
     wait_angle: float = 0.45
 
 
-class MultiwalkerExpert(ScriptedPolicy):
-    """Per-walker SIMBICON-style walking with sigma-delta torque quantisation (module docstring).
+@dataclass(frozen=True)
+class WalkGains:
+    """The memoryless expert's constants (angles in rad, speeds in world units per second).
+
+    Attributes:
+        spread: legs at least this far apart (world thigh angles) with the front foot down: the
+            front leg has landed and stands, the back leg swings.
+        knee_gap: otherwise a knee bent this much more than the other marks the swing leg...
+        swing_until: ...and the swing leg swings (knee bent) until its world thigh angle passes
+            this, then places (knee straight).
+        swing_angle, place_angle: world angle of the swing leg while swinging and placing.
+        swing_d, place_d: balance gain on the hip's distance ahead of the stance foot.
+        swing_v, place_v: balance gain on the hull's speed above `speed`.
+        swing_knee, place_knee: knee angle targets of the swing leg.
+        stance_knee: stance knee target (above the joint limit -0.1: locked straight).
+        hip_kp, hip_kd, knee_kp, knee_kd: joint PD gains (torque per rad, per rad/s).
+        hull_kp, hull_kd: PD gains holding the hull at `lean`.
+        speed: target speed.
+        station: extra swing angle per world unit the walker lags the midpoint of its neighbours.
+        max_leg: bound of every leg's world angle: the swing target is clipped to it and a hip
+            never drives its leg beyond it (a leg swung higher can touch the package, which ends
+            the episode).
+    """
+
+    spread: float = 0.3
+    knee_gap: float = 0.3
+    swing_until: float = 0.3
+    swing_angle: float = 0.5
+    place_angle: float = -0.315
+    swing_d: float = 0.11
+    swing_v: float = 0.2
+    place_d: float = 2.071
+    place_v: float = 0.0
+    swing_knee: float = -1.1
+    place_knee: float = -0.05
+    stance_knee: float = 0.3
+    hip_kp: float = 2.648
+    hip_kd: float = 0.451
+    knee_kp: float = 3.0
+    knee_kd: float = 0.2
+    hull_kp: float = 3.0
+    hull_kd: float = 0.724
+    lean: float = 0.0
+    speed: float = 0.763
+    station: float = 0.1
+    max_leg: float = 1.0
+
+
+def neighbour_lag(obs: np.ndarray) -> float:
+    """How far (world units) a walker lags the midpoint of its two neighbours; 0 at a team's end.
+
+    The neighbours' offsets (observations 24 and 26, behind and ahead, divided by the package
+    length; exactly 0 where there is none) are rescaled by the nominal spacing, so the result
+    needs no team size: lag = spacing * (behind + ahead) / (ahead - behind).
+    """
+    behind, ahead = float(obs[_NEIGHBOUR_DX[0]]), float(obs[_NEIGHBOUR_DX[1]])
+    if behind == 0.0 or ahead == 0.0 or ahead - behind <= 0.0:
+        return 0.0
+    return _WALKER_SPACING * (behind + ahead) / (ahead - behind)
+
+
+class MultiwalkerExpert:
+    """Memoryless SIMBICON-style walking: each walker's torque distribution is a function of its
+    own observation alone (module docstring).
+
+    Args:
+        n_actions: size of the action space (81 with 3 torque levels).
+        gains: the controller's constants.
+    """
+
+    labels = ("expert",)
+
+    def __init__(self, n_actions: int, gains: WalkGains | None = None) -> None:
+        if n_actions != 3**N_JOINTS:
+            raise ValueError(
+                f"the multiwalker expert needs 3 torque levels (81 actions), got {n_actions}"
+            )
+        self.n_actions = n_actions
+        self.gains = gains or WalkGains()
+
+    def reset(self, env: Any, rng: np.random.Generator) -> None:
+        """Memoryless: nothing to clear."""
+
+    def torques_one(self, obs: np.ndarray) -> tuple[float, float, float, float]:
+        """Desired torques in [-1, 1] (hip 0, knee 0, hip 1, knee 1) of one walker.
+
+        Scalar arithmetic on one observation row, so the result cannot depend on the rest of the
+        team (numpy's vector kernels may round an element differently by its place in an array).
+        """
+        g = self.gains
+        angle = float(obs[_HULL_ANGLE])
+        angle_v = float(obs[_HULL_ANGULAR_SPEED]) * _ANGULAR_SPEED_SCALE
+        speed = float(obs[_SPEED_X]) / _SPEED_X_SCALE
+        hip = [float(obs[i]) for i in _HIP]
+        hip_v = [float(obs[i]) * _HIP_SPEED_MAX for i in _HIP_SPEED]
+        knee = [float(obs[i]) - 1.0 for i in _KNEE]
+        knee_v = [float(obs[i]) * _KNEE_SPEED_MAX for i in _KNEE_SPEED]
+        contact = [float(obs[i]) > 0.5 for i in _CONTACT]
+        thighs = [angle + hip[0], angle + hip[1]]  # world angle of each upper leg
+        front = 0 if thighs[0] >= thighs[1] else 1
+
+        # The gait phase, read from the body: a front foot down with the legs apart has just
+        # landed and stands; otherwise the leg with the clearly more bent knee swings; otherwise
+        # (both knees straight: the swing leg placing ahead) the back leg stands.
+        if contact[front] and thighs[front] - thighs[1 - front] > g.spread:
+            stance = front
+        elif abs(knee[0] - knee[1]) > g.knee_gap:
+            stance = 0 if knee[0] > knee[1] else 1
+        else:
+            stance = 1 - front
+        swing = 1 - stance
+        swinging = thighs[swing] < g.swing_until
+
+        # Balance feedback: how far the hip is ahead of the stance foot, and the speed error.
+        foot = _LEG_LENGTH * (math.sin(thighs[stance]) + math.sin(thighs[stance] + knee[stance]))
+        ahead = -foot
+        over = speed - g.speed
+        if swinging:
+            leg_angle = g.swing_angle + g.swing_d * ahead + g.swing_v * over
+        else:
+            leg_angle = g.place_angle + g.place_d * ahead + g.place_v * over
+        leg_angle += g.station * neighbour_lag(obs)
+        leg_angle = min(g.max_leg, max(-g.max_leg, leg_angle))
+        swing_torque = g.hip_kp * (leg_angle - thighs[swing]) - g.hip_kd * hip_v[swing]
+        hull_torque = g.hull_kp * (g.lean - angle) - g.hull_kd * angle_v
+        hip_u = [0.0, 0.0]
+        hip_u[swing] = swing_torque
+        hip_u[stance] = -hull_torque - swing_torque
+        for j in (0, 1):  # no hip drives its leg beyond max_leg
+            if thighs[j] > g.max_leg:
+                hip_u[j] = min(hip_u[j], g.hip_kp * (g.max_leg - thighs[j]))
+            elif thighs[j] < -g.max_leg:
+                hip_u[j] = max(hip_u[j], g.hip_kp * (-g.max_leg - thighs[j]))
+        knee_target = [0.0, 0.0]
+        knee_target[swing] = g.swing_knee if swinging else g.place_knee
+        knee_target[stance] = g.stance_knee
+        knee_u = [g.knee_kp * (knee_target[j] - knee[j]) - g.knee_kd * knee_v[j] for j in (0, 1)]
+        u = (hip_u[0], knee_u[0], hip_u[1], knee_u[1])
+        return tuple(min(1.0, max(-1.0, x)) for x in u)  # type: ignore[return-value]
+
+    def probs_one(self, obs: np.ndarray) -> np.ndarray:
+        """(81,) action distribution of one walker from its own observation: each joint, on its
+        own, takes the torque level sign(u) with probability |u| and 0 otherwise, so its expected
+        torque is the desired u."""
+        probs = np.ones(1)
+        for u in self.torques_one(obs):
+            push = abs(u)
+            levels = np.array([push if u < 0 else 0.0, 1.0 - push, push if u > 0 else 0.0])
+            probs = np.outer(probs, levels).ravel()  # joint 0 most significant, as `encode`
+        return probs
+
+    def act(
+        self, env: Any, obs: np.ndarray, alive: np.ndarray, rng: np.random.Generator
+    ) -> TeamAction:
+        probs = np.stack([self.probs_one(row) for row in np.asarray(obs)]).astype(np.float32)
+        cumulative = probs.cumsum(axis=1)
+        draws = rng.random(len(probs))[:, None]
+        actions = np.minimum((draws > cumulative).sum(axis=1), self.n_actions - 1)
+        return TeamAction(actions.astype(np.int64), probs, np.zeros(len(probs), dtype=np.int8))
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "name": "expert",
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "privileged": False,
+            "labels": list(self.labels),
+            "weights_sha256": None,
+            "gains": asdict(self.gains),
+            "quantisation": "per-joint distribution",
+        }
+
+
+class MultiwalkerStatefulExpert(ScriptedPolicy):
+    """The former expert: per-walker SIMBICON-style walking with a finite state machine, a start
+    station and sigma-delta torque quantisation (module docstring). Not observation-only (it keeps
+    memory and knows each walker's index), so no quality builds it; kept for comparison.
 
     Args:
         n_actions: size of the action space (81 with 3 torque levels).
@@ -157,7 +352,7 @@ class MultiwalkerExpert(ScriptedPolicy):
     """
 
     def __init__(self, n_actions: int, n_walkers: int, gains: GaitGains | None = None) -> None:
-        super().__init__(n_actions, "expert", privileged=False)
+        super().__init__(n_actions, "stateful_expert", privileged=False)
         if n_actions != 3**N_JOINTS:
             raise ValueError(
                 f"the multiwalker expert needs 3 torque levels (81 actions), got {n_actions}"
@@ -282,7 +477,7 @@ def _n_actions(env: Any) -> int:
 
 
 def make_expert(env: Any) -> MultiwalkerExpert:
-    return MultiwalkerExpert(_n_actions(env), len(env.possible_agents))
+    return MultiwalkerExpert(_n_actions(env))
 
 
 def make_adversary(env: Any) -> MultiwalkerAdversary:
