@@ -75,6 +75,11 @@ def test_expert_brings_the_ball_home_where_random_does_not() -> None:
 
 @pytest.mark.slow
 def test_bc_learns_the_expert(tmp_path: Path) -> None:
+    """Plain BC on 20 expert episodes at n = 5 plays at >= 80 normalized at n = 5.
+
+    Measured: 105.3 (return 481.6) after 500 updates, 17.5 minutes on the 2-core machine at load
+    average 2.5 (about 2 s an update; 250 updates gave 105.0, 2,000 would take about 100 minutes).
+    """
     from algos.data import OfflineData
     from algos.registry import build_algorithm
     from algos.train import fit
@@ -84,7 +89,7 @@ def test_bc_learns_the_expert(tmp_path: Path) -> None:
     request = CollectRequest(ENV, n, "expert", n_episodes=20, seed=1, out=tmp_path / "e.h5")
     data = OfflineData.from_datasets([collect(request)])
     algo = build_algorithm("bc", data.spec, {}, seed=0)
-    fit(algo, data, 2000, tmp_path / "run", seed=0, batch_size=256, progress=False)
+    fit(algo, data, 500, tmp_path / "run", seed=0, batch_size=256, progress=False)
     evaluation, score = evaluate_algorithm(algo, ENV, n, 10, seed=100)
     print(f"bc on pistonball n={n}: return {evaluation.mean:.2f}, normalized {score:.1f}")
     assert score >= 80
