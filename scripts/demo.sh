@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end: the environment suite; small real pursuit datasets of expert and
 # deliberately degenerate behaviour, collected in parallel, verified and converted; then the quick
-# benchmark suite: collect → train BC and IQL on 2 pursuers → evaluate online at 2 and 4 pursuers →
+# benchmark suite: collect → train BC and independent DQN (idqn) on 2 pursuers → evaluate online at 2 and 4 pursuers →
 # score table. A second `make demo` resumes the suite and prints the same table.
 set -euo pipefail
 bin=.venv/bin
