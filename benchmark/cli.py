@@ -39,8 +39,8 @@ def main() -> None:
     \b
     Examples:
       marl-bench algos                                   # the registered algorithms
-      marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --updates 5000
-      marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 8 --episodes 10
+      marl-bench train --algo bc --dataset pursuit-n2-expert-v2 --updates 5000
+      marl-bench evaluate runs/bc-pursuit-n2-expert-v2-s0 --agents 8 --episodes 10
       marl-bench perf algos                              # updates/s against a bare torch loop
       marl-bench perf envs                               # every env at two team sizes
       marl-bench perf envs --env waterworld --agents 4 --agents 32
@@ -360,9 +360,9 @@ def train_command(
 
     \b
     Examples:
-      marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --updates 5000
+      marl-bench train --algo bc --dataset pursuit-n2-expert-v2 --updates 5000
       marl-bench train --algo idqn --dataset prison-n2-expert-v2 --updates 5000 --set cql_alpha=0.5
-      marl-bench train --algo bc --dataset pursuit-n2-expert-v1 --dataset pursuit-n4-expert-v1 \
+      marl-bench train --algo bc --dataset pursuit-n2-expert-v2 --dataset pursuit-n4-expert-v2 \
         --updates 5000 --out runs/bc-mixed
     """
     from algos.train import train
@@ -436,8 +436,8 @@ def evaluate_command(
 
     \b
     Examples:
-      marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 8 --episodes 10
-      marl-bench evaluate runs/bc-pursuit-n2-expert-v1-s0 --agents 2 --agents 4 --agents 8
+      marl-bench evaluate runs/bc-pursuit-n2-expert-v2-s0 --agents 8 --episodes 10
+      marl-bench evaluate runs/bc-pursuit-n2-expert-v2-s0 --agents 2 --agents 4 --agents 8
     """
     from benchmark.evaluate import evaluate_run
 

@@ -1,13 +1,6 @@
 """Behaviour policies for pursuit (PettingZoo `sisl/pursuit-v5`).
 
-All are deterministic scripted controllers. The expert of teams other than 2 and the adversary
-read the env's positions (`base_env`: our vectorised `PursuitEnv`, or PettingZoo's base `Pursuit`
-object under `implementation=pettingzoo`): the map, every pursuer's position and every evader's
-position. They are therefore **privileged** (they see the whole grid, not the
-7x7 observations). The expert of a pair (n = 2) reads only each agent's own view
-(`PursuitViewPair`), so the learners can imitate it.
-
-Facts the design rests on (PettingZoo 1.27 source): the 16x16 grid has a 7x9 building in the
+Facts the policies rest on (PettingZoo 1.27 source): the 16x16 grid has a 7x9 building in the
 middle (x 5..11, y 4..12), so the open cells form a ring. Evaders move uniformly at random (five
 actions, bumping into walls means staying) and may step onto pursuers' cells; pursuers may stack.
 Each cycle the pursuers move first, then an evader is removed if every open neighbour of its
@@ -15,74 +8,88 @@ cell (walls and the building count as closed) holds a pursuer, then the evaders 
 needs 4 pursuers in the open, 3 by a wall and 2 in a map corner, and the episode ends when every
 evader is gone (fewer cycles, less urgency penalty).
 
-- **Expert** (`PursuitExpert`): the team is split by index into groups of 4 (remainders of 1 or 2
-  join the first groups as extras, a remainder of 3 forms a group of 3). Each group keeps a target
-  evader until it is caught, chosen as the untargeted evader nearest to the group (a group
-  smaller than 4 only takes evaders by a wall, which it can surround). Every cycle the group's
-  members are matched (`scipy.optimize.linear_sum_assignment`, squared shortest-path distances)
-  to the target's open neighbour cells, extras to the target's own cell, and each pursuer takes
-  one step along a shortest path (BFS round the building) to its cell. When the evader steps
-  away the ring translates with it, so the catch follows as soon as the last member arrives.
-  When there are more groups than evaders left, the spare groups wait. No two pursuers of the
-  expert are sent to the same catching cell: every pursuer next to an evader at a catch earns +5,
-  even stacked ones, and the expert does not inflate its return that way (REFERENCE calls it a
-  quirk), so a catch normally pays 5 per open neighbour of the evader. A pair (n = 2) can surround
-  nothing but an evader in a map corner, so it *guards* a corner: its two pursuers stand on the
-  corner's two open neighbours and every evader that wanders into the corner is caught (+10). It
-  goes to the corner with the most expected catches per cycle, computed from the evaders' exact
-  random walk (evaders in the corner when the pair arrives plus evaders stepping in over the next
-  `corner_window` cycles, over travel plus window), and moves on when another corner's rate is
-  `corner_switch` times higher. (A lone pursuer, n = 1, cannot catch anything and stays put.)
-- **Pair expert** (`PursuitViewPair`, what `make_expert` returns at n = 2): the privileged pair
-  above picks its corner from every evader's position, which a 7x7 view does not show, and BC and
-  IQL-CQL trained on its data scored 11 and 2 normalized (docs/algorithms.md). The view pair
-  circles the map's edge clockwise and holds each corner while an evader is near it, from views
-  alone; it earns less than the privileged pair (table below) and is kept because what the data
-  shows must be learnable from what the agents see.
-- **Adversary** (`PursuitAdversary`): every pursuer takes the step that maximises its
+- **Expert** (`PursuitViewExpert`, observation-only, the same rule at every team size): each
+  pursuer reads only its own 7x7x3 view. It plans for everyone it sees: among the visible
+  evaders whose open neighbour cells the visible pursuers can fill, the one completed soonest
+  first, each cell to the pursuer standing on it or to the nearest other one (ties by offsets
+  from the evader, which every viewer orders alike), until it has a cell, and heads there. With
+  3 or more pursuers in view it also closes in on an evader it cannot surround yet; otherwise it
+  patrols with the view pair's rule (below). A step never enters a cell that holds a pursuer or
+  one next to a pursuer that outranks it, so no two pursuers ever share a cell and the rule is
+  deterministic; no index, memory or env internals enter it, so its data is a function of the
+  stored observations (details in the class docstring).
+- **Privileged** (`PursuitExpert`, `make_privileged`; the expert of datasets made before the
+  observation-only expert, at n >= 4): reads the env's positions (`base_env`: our vectorised
+  `PursuitEnv`, or PettingZoo's base `Pursuit` object under `implementation=pettingzoo`), the
+  whole grid rather than the 7x7 views. The team is split by index into groups of 4 (remainders
+  of 1 or 2 join the first groups as extras, a remainder of 3 forms a group of 3). Each group
+  keeps a target evader until it is caught, chosen as the untargeted evader nearest to the group
+  (a group smaller than 4 only takes evaders by a wall, which it can surround). Every cycle the
+  group's members are matched (`scipy.optimize.linear_sum_assignment`, squared shortest-path
+  distances) to the target's open neighbour cells, extras to the target's own cell, and each
+  pursuer takes one step along a shortest path (BFS round the building) to its cell; spare
+  groups wait. No two pursuers are sent to the same catching cell: every pursuer next to an
+  evader at a catch earns +5, even stacked ones, and it does not inflate its return that way. A
+  pair (n = 2) *guards* the corner with the most expected catches per cycle, computed from the
+  evaders' exact random walk (`corner_odds`; `corner_window`, `corner_switch`). It cannot be
+  imitated from the views: among the 197 observations that occur more than once in a 20-episode
+  n = 4 privileged dataset, 90 carry different behaviour distributions, and a plain BC MLP on it
+  scored 2 of 100 normalized at n = 4.
+- **Adversary** (`PursuitAdversary`, privileged): every pursuer takes the step that maximises its
   shortest-path distance to the nearest evader (staying on ties), so it never surrounds an
   evader and seldom touches one: the team collects the urgency penalty, -0.1 * n per cycle for
   all 500 cycles, plus stray tag rewards.
+- **View pair** (`PursuitViewPair`, observation-only; the n = 2 expert of the version-1 datasets,
+  and the expert's patrol): both pursuers circle the map's edge clockwise and hold each map
+  corner's two open neighbours while an evader is in the corner's 4x4 block.
 
 Two reward facts for reading the figures: evaders caught in the same cycle pay +5 once per
 pursuer that takes part (not once per evader), and every pursuer collects the 0.01 tag reward
 for each evader next to it, several times per cycle (PettingZoo recomputes it after each agent's
 move), so a pair that stands by a corner earns a few points of tag reward per episode.
 
-Development measurements (PettingZoo 1.27, default options, `evaluate(..., seed=0)`; team return
-mean +- std over episodes, evaders caught of 30, episode length)::
+References (`marl-datagen reference --env pursuit --agents N --episodes 50`, seed 0, our
+vectorised engine; team return mean +- std over episodes, evaders caught of 30, episode length;
+% of privileged = the expert's normalized score on the privileged scale,
+`normalized_score(..., reference="privileged")`)::
 
-    .venv/bin/python -c "from datagen.policies.evaluate import evaluate; \
-    from datagen.policies.pursuit import make_expert; \
-    r = evaluate('pursuit', 8, make_expert, 50, seed=0); print(r.summary())"
+    n   expert                       privileged                  random                   % of
+    2     32.3 +- 27.6  13.0  500      60.8 +- 25.8  15.9  500     -93.9 +-  1.8   0.0  500   81.5
+    4    114.4 +- 51.8  23.0  500     447.9 +- 28.6  30    150    -186.2 +-  5.0   0.2  500   47.4
+    8    197.6 +- 78.1  29.9  334     451.9 +- 32.7  30     85    -368.3 +- 10.7   0.7  500   69.0
+    16   248.0 +- 61.4  30    144     443.3 +- 28.2  30     53    -705.8 +- 30.3   3.7  500   83.0
+    32   346.8 +- 78.6  30     41     426.4 +- 34.4  30     39   -1267.8 +- 44.4  18.5  500   95.3
 
-    policy     n   episodes  return           caught        length
-    expert     2   50          44.2 +-  29.1  14.3         500
-    expert     4   50         447.9 +-  28.6  30            150
-    expert     8   50         451.9 +-  32.7  30             85
-    expert    16   50         443.3 +-  28.2  30             54
-    expert    32   50         426.4 +-  34.4  30             39
-    adversary  2   20         -99.0 +-   0.4   0            500
-    adversary  4   20        -198.0 +-   0.6   0            500
-    adversary  8   20        -396.0 +-   1.3   0            500
-    adversary 16   10        -791.4 +-   3.1   0            500
-    random     2   20         -93.4 +-   2.6   0.1          500
-    random     4   20        -184.8 +-   6.5   0.3          500
-    random     8   20        -367.7 +-   9.3   0.7          500
-    random    16   10        -706.4 +-  28.0   3.9          500
-    random    32    3       -1268.3 +-  24.6  18.3          500
-    privileged 2  50          60.8 +-  25.8  15.9 +- 2.5   500
-    view pair  4  20         -31.3 +-  41.0  15.6         500
-    view pair  8  20        -174.0 +-  34.8  17.8         500
+The expert plays a 500-cycle episode at n = 4 in about 0.7 s of pure Python on the development
+machine (the exploratory view rule it replaced took about 1.2 s).
 
-(`make_adversary`, `lambda env: RandomPolicy(5)` or, for the privileged pair,
-`lambda env: PursuitExpert(5, 2)` or, for the n = 2 rule played by larger teams,
-`lambda env: PursuitViewPair(5)` in place of `make_expert` for the other rows; the n = 2 expert
-row is `marl-datagen reference --env pursuit --agents 2 --episodes 50`.)
+Learnability (`test_bc_learns_the_expert` in tests/datagen/test_policy_pursuit_views.py): plain BC
+(CNN encoder, hidden 128, 4,000 updates) on 20 expert episodes at n = 8 scores 91.3 normalized
+at n = 8 (+148.2, 29.9 caught) when it samples its actions, 77 when it acts greedily: its slips
+put pursuers on shared cells (per step, 2.6 of the 8 stood on a cell another already held,
+against 0.4 sampling), which the expert's data never shows and a greedy policy never leaves.
+An MLP (hidden 256, 8,000 updates) scored 80 sampling, 44.5 greedily.
 
-The privileged group-of-4 controller of REFERENCE section 2 scored more (n=8 about 499), likely
-partly by stacking pursuers on catching cells: letting two groups share a target here raised n=16
-from about 448 to 473 over 5 episodes.
+Design measurements (`evaluate(..., seed=0)`; return, caught):
+
+- The view pair alone scores more at n = 2 (+44.7, 14.4 caught, 40 episodes): holding a corner
+  with a partner is all a pair can do, and the expert's no-sharing rule delays the pair's moves
+  about corners. One rule for every team size is the point, so the pair is the expert's patrol,
+  not its n = 2 expert.
+- The same rule with a random action (probability 0.5) for a pursuer sharing its cell instead
+  of the no-sharing rule scores more (100 episodes: +166.9, 25.4 caught at n = 4; +286.5, 30 at
+  n = 8; 20 episodes: +362.6 at n = 16, +426.8 at n = 32) but its strength is in the random
+  actions: two pursuers on one cell see one view, so any deterministic policy (a greedy learner
+  included) moves them together for good (that rule without its random action: -60.9 at n = 4,
+  20 episodes), and BC on its data (n = 4, 20 episodes, MLP) scored 8 normalized acting
+  greedily, 59 sampling.
+- Giving way whenever another pursuer next to the target cell ranks first by side alone (no
+  evader terms in the rank) costs more: +53.5 at n = 4, +129.4 at n = 8 (30 episodes).
+- Without the chase (`chase_from` beyond the team): +71.6 at n = 4, +81.8 at n = 8; chasing
+  with 2 in view: -45.1 at n = 2 (the pair leaves its corners) (30 episodes).
+- The view pair's rule played by larger teams: -31.3 at n = 4, -174.0 at n = 8 (20 episodes).
+- The exploratory rule it replaced (each pursuer's own nearest evader first, 10 % random
+  actions, random patrol): +19.1 at n = 4, +99.8 at n = 8, 263.9 at n = 16 (20 episodes).
 """
 
 from __future__ import annotations
@@ -95,7 +102,7 @@ import numpy as np
 # scipy comes with pettingzoo[sisl] (pursuit's map code imports it).
 from scipy.optimize import linear_sum_assignment
 
-from datagen.policies import ScriptedPolicy, TeamAction
+from datagen.policies import ScriptedPolicy
 
 #: (dx, dy) of each action: 0 x-1, 1 x+1, 2 y+1, 3 y-1, 4 stay (PettingZoo's `motion_range`).
 MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]], dtype=np.int64)
@@ -263,7 +270,8 @@ def team_groups(n_agents: int) -> list[np.ndarray]:
 
 
 class PursuitExpert(ScriptedPolicy):
-    """Groups of 4 surround one evader each; a pair guards a corner (privileged: reads positions).
+    """Groups of 4 surround one evader each; a pair guards a corner (privileged: reads positions;
+    the class keeps the name it had when it was the expert at n >= 4, as older datasets record).
 
     Args:
         n_actions: size of each agent's action space (5).
@@ -279,7 +287,7 @@ class PursuitExpert(ScriptedPolicy):
         corner_window: int = 20,
         corner_switch: float = 1.2,
     ) -> None:
-        super().__init__(n_actions, "expert", privileged=True)
+        super().__init__(n_actions, "privileged", privileged=True)
         self.n_agents = n_agents
         self.groups = team_groups(n_agents)
         self.corner_window = corner_window
@@ -484,8 +492,9 @@ class PairView:
 
 
 class PursuitViewPair(ScriptedPolicy):
-    """The pair expert (n = 2): both pursuers circle the map's edge clockwise together and hold
-    each map corner while evaders are near it, reading nothing but their own views.
+    """The view pair: both pursuers circle the map's edge clockwise together and hold each map
+    corner while evaders are near it, reading nothing but their own views. It was the n = 2
+    expert of the version-1 datasets (`pursuit-n2-expert-v1`); `PursuitViewExpert` patrols with it.
 
     A pair can catch only an evader in a map corner, with one pursuer on each of the corner's two
     open neighbours: `before` (on the edge arriving at the corner) and `after` (on the edge leaving
@@ -504,8 +513,8 @@ class PursuitViewPair(ScriptedPolicy):
     - elsewhere, step west, else north (this reaches the edge from every open cell of the
       default map).
 
-    A move onto a cell holding a pursuer waits instead. Measured in docs/datasets.md and
-    docs/algorithms.md.
+    A move onto a cell holding a pursuer waits instead. Measured in docs/algorithms.md and the
+    module docstring.
 
     Args:
         n_actions: size of each agent's action space (5).
@@ -583,15 +592,225 @@ class PursuitViewPair(ScriptedPolicy):
         )
 
 
+#: Offsets (dx, dy) of the four moves, in action order (west, east, south, north).
+STEPS = tuple((int(dx), int(dy)) for dx, dy in MOVES[:STAY])
+
+Cell = tuple[int, int]
+
+
+class PursuitViewExpert(ScriptedPolicy):
+    """The expert at every team size: each pursuer surrounds the evaders it sees together with the
+    pursuers it sees, and otherwise patrols as the view pair does, reading nothing but its own view.
+
+    A view is `(7, 7, 3)`: cell (x+dx, y+dy) at `[3 + dy, 3 + dx]`; channel 0 walls (the building
+    and off the map), 1 pursuers (counts, the agent included), 2 evaders. Everything below is in
+    offsets from the agent, which every viewer of the same cells computes alike (a translation).
+
+    - **Plan.** An evader's ring is its open neighbour cells (cells beyond the view count as
+      open). The agent plans for everyone it sees: among the visible evaders whose free ring
+      cells the visible pursuers can fill, take the one completed soonest (fewest missing cells,
+      then the longest and the total Manhattan distance of a greedy matching, then the evader's
+      offset), give each of its ring cells to the pursuer standing on it or to the nearest other
+      pursuer (ties by offsets from the evader), and repeat with the pursuers left, until the
+      agent has a cell. It heads for that cell along a shortest path (BFS over its view, unknown
+      cells open; crossing the evader's cell costs 3).
+    - **Chase.** When it gets no cell that way but sees at least `chase_from` pursuers (itself
+      included), it plans the same way over every visible evader, those it cannot surround
+      included, so three pursuers close in on an evader in the open until a fourth arrives.
+    - **Patrol.** Otherwise it acts as `PursuitViewPair`: clockwise along the map's edge, holding
+      a corner's two open neighbours with a partner while an evader is by the corner. A pair
+      (n = 2) can catch only in map corners, and then this is the whole rule.
+    - **Never two on a cell.** A step may not enter a cell that holds a pursuer, nor one next to
+      a pursuer that outranks the agent there; then the agent takes the best step left, or stays.
+      Rank, first to last: a pursuer off the evaders' cells before one on an evader's cell, one
+      next to no evader before one next to an evader (such a pursuer mostly holds a ring cell, so
+      making it give way costs least), then by the side of the cell it stands on (west, east,
+      south, north). Every pursuer next to the cell sees all that (it lies within 3 cells of
+      each), so exactly one of them may enter (measured, the evader terms raised the return from
+      +53.5 to +123.5 at n = 4 and from +129.4 to +209.1 at n = 8 over 30 episodes). Pursuers
+      start apart, so no two ever share a cell: two on one cell would see the same view and act
+      alike for good, which a deterministic rule cannot undo (a random action there would, but a
+      learner that acts greedily could not copy it).
+
+    The rule is deterministic and a function of the view alone: no index, no memory, `env` is not
+    read, so one network of the observation can represent it at every team size.
+
+    Args:
+        n_actions: size of each agent's action space (5).
+        chase_from: pursuers in view (the agent included) from which it chases an evader it
+            cannot surround with them.
+        block: side of the square by a corner the patrolling pair watches (`PursuitViewPair`).
+    """
+
+    def __init__(self, n_actions: int, chase_from: int = 3, block: int = 4) -> None:
+        super().__init__(n_actions, "expert", privileged=False)
+        self.chase_from = chase_from
+        self.patrol = PursuitViewPair(n_actions, block)
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            **super().spec(),
+            "team": "view",
+            "chase_from": self.chase_from,
+            "block": self.patrol.block,
+        }
+
+    def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        return np.array([self.action_one(np.asarray(view)) for view in obs], dtype=np.int64)
+
+    def action_one(self, view: np.ndarray) -> int:
+        """The action of one agent from its own view."""
+        see = PairView(view)
+        r = see.r
+        walls = {(int(x) - r, int(y) - r) for y, x in zip(*np.nonzero(view[:, :, 0]), strict=True)}
+        team: list[Cell] = [(0, 0)]  # index 0 is the agent
+        counts = view[:, :, 1]
+        for y, x in zip(*np.nonzero(counts), strict=True):
+            n_here = int(round(float(counts[y, x]))) - int(y == r and x == r)
+            team += [(int(x) - r, int(y) - r)] * n_here
+        ys, xs = np.nonzero(view[:, :, 2])
+        evaders = sorted((int(x) - r, int(y) - r) for y, x in zip(ys, xs, strict=True))
+        if evaders:
+            plan = self._plan(evaders, team, walls, complete=True)
+            if plan is None and len(team) >= self.chase_from:
+                plan = self._plan(evaders, team, walls, complete=False)
+            if plan is not None:
+                dist = _distances(*plan, walls, r + 2)
+                best, choice = dist.get((0, 0), FAR), STAY
+                for action, cell in enumerate(STEPS):
+                    d = dist.get(cell, FAR)
+                    if d < best and _may_enter(see, action):
+                        best, choice = d, action
+                return choice
+        action = self.patrol.choose_one(view)
+        return action if action == STAY or _may_enter(see, action) else STAY
+
+    @staticmethod
+    def _plan(
+        evaders: list[Cell], team: list[Cell], walls: set[Cell], complete: bool
+    ) -> tuple[Cell, Cell] | None:
+        """(the agent's ring cell, its evader) in the greedy plan for every visible pursuer, or
+        None when the agent gets no cell (with `complete`, only evaders the pursuers left can
+        surround are taken)."""
+        rings = {e: [c for c in _around(e) if c not in walls] for e in evaders}
+        left = list(range(len(team)))
+        todo = list(evaders)
+        while todo:
+            best = None
+            for e in todo:
+                matched = _match(e, rings[e], team, left, complete)
+                if matched is not None and (best is None or matched[0] < best[0]):
+                    best = (matched[0], e, matched[1])
+            if best is None:
+                return None
+            _, e, cells = best
+            if 0 in cells:
+                return cells[0], e
+            left = [i for i in left if i not in cells]
+            todo.remove(e)
+        return None
+
+
+def _distances(goal: Cell, evader: Cell, walls: set[Cell], span: int) -> dict[Cell, int]:
+    """Path lengths to `goal` from every cell within `span` of the agent (BFS; walls closed,
+    unknown cells open, entering the evader's cell costs 3)."""
+    dist = {goal: 0}
+    frontier = [goal]
+    while frontier:
+        grown = []
+        for cx, cy in frontier:
+            for mx, my in STEPS:
+                cell = (cx + mx, cy + my)
+                if max(abs(cell[0]), abs(cell[1])) > span or cell in dist or cell in walls:
+                    continue
+                dist[cell] = dist[(cx, cy)] + (3 if cell == evader else 1)
+                grown.append(cell)
+        frontier = grown
+    return dist
+
+
+def _rank(see: PairView, cell: Cell, side: int) -> tuple[bool, bool, int]:
+    """Who goes first into a cell among the pursuers next to it (lowest first): the pursuer at
+    `cell`, standing on the target's `side` (an index of STEPS)."""
+    on_evader = see.at(2, cell) > 0
+    by_evader = any(see.at(2, (cell[0] + dx, cell[1] + dy)) > 0 for dx, dy in STEPS)
+    return on_evader, by_evader, side
+
+
+def _may_enter(see: PairView, action: int) -> bool:
+    """Whether the agent may take a move: its target cell holds no pursuer and no pursuer next
+    to it outranks the agent (`_rank`)."""
+    tx, ty = STEPS[action]
+    if see.at(1, (tx, ty)) > 0:
+        return False
+    mine = _rank(see, (0, 0), STEPS.index((-tx, -ty)))
+    for side, (dx, dy) in enumerate(STEPS):
+        cell = (tx + dx, ty + dy)
+        if cell != (0, 0) and see.at(1, cell) > 0 and _rank(see, cell, side) < mine:
+            return False
+    return True
+
+
+def _around(cell: Cell) -> list[Cell]:
+    return [(cell[0] + dx, cell[1] + dy) for dx, dy in STEPS]
+
+
+def _match(
+    e: Cell, ring: list[Cell], team: list[Cell], left: list[int], complete: bool
+) -> tuple[tuple, dict[int, Cell]] | None:
+    """Pursuers `left` (indices into `team`) on evader e's ring cells: (sort key, {pursuer:
+    cell}), or None when `complete` and they are too few to fill it.
+
+    A pursuer on a ring cell keeps it (one per cell); the free cells go greedily to the nearest
+    other pursuers (Manhattan), ties by the pursuer's and then the cell's offset from e, which
+    every viewer orders alike. The key: cells left unfilled, the longest and the total distance
+    of the matching, e's offset.
+    """
+    cells: dict[int, Cell] = {}
+    free = []
+    for c in ring:
+        holder = next((i for i in left if team[i] == c and i not in cells), None)
+        if holder is None:
+            free.append(c)
+        else:
+            cells[holder] = c
+    movers = [i for i in left if i not in cells]
+    if complete and len(free) > len(movers):
+        return None
+    pairs = sorted(
+        (
+            abs(team[i][0] - c[0]) + abs(team[i][1] - c[1]),
+            (team[i][0] - e[0], team[i][1] - e[1]),
+            (c[0] - e[0], c[1] - e[1]),
+            i,
+            c,
+        )
+        for i in movers
+        for c in free
+    )
+    taken: set[Cell] = set()
+    longest = total = 0
+    for d, _, _, i, c in pairs:
+        if i in cells or c in taken:
+            continue
+        cells[i] = c
+        taken.add(c)
+        longest, total = max(longest, d), total + d
+    return (len(free) - len(taken), longest, total, e), cells
+
+
 def _n_actions(env: Any) -> int:
     return int(env.action_space(env.possible_agents[0]).n)
 
 
-def make_expert(env: Any) -> PursuitExpert | PursuitViewPair:
-    """The expert for a TeamEnv from `make_env("pursuit", n)`: the view pair at n = 2 (as strong
-    a pair as views allow, and imitable), else the privileged groups of 4."""
-    if len(env.possible_agents) == 2:
-        return PursuitViewPair(_n_actions(env))
+def make_expert(env: Any) -> PursuitViewExpert:
+    """The observation-only expert, the same rule at every team size."""
+    return PursuitViewExpert(_n_actions(env))
+
+
+def make_privileged(env: Any) -> PursuitExpert:
+    """The privileged controller (reads every position) for a TeamEnv from
+    `make_env("pursuit", n)`."""
     return PursuitExpert(_n_actions(env), len(env.possible_agents))
 
 
@@ -603,224 +822,3 @@ def make_adversary(env: Any) -> PursuitAdversary:
 def episode_metrics(env: Any) -> dict[str, float]:
     """Evaders caught so far (read at the episode's end)."""
     return {"evaders_caught": float(np.sum(evaders_gone(base_env(env))))}
-
-
-class PursuitViewTeam(ScriptedPolicy):
-    """An observation-only team rule for n >= 4 (exploratory, not wired into `make_expert`).
-
-    Every pursuer reads only its own (7, 7, 3) view (cell (x+dx, y+dy) at `[3 + dy, 3 + dx]`;
-    channel 0 walls, 1 pursuers (itself included), 2 evaders) and applies the same rule:
-
-    - evaders in view: for each visible evader, its ring is its open neighbour cells (cells
-      beyond the view count as open). Evaders are tried in order of how many ring cells already
-      hold a pursuer (most first), then nearest to the agent. For an evader, the visible pursuers
-      standing on its ring keep their cells; the free ring cells are matched greedily to the other
-      visible pursuers by Manhattan distance, ties broken by each pursuer's and cell's offset from
-      the evader (the same order whichever pursuer computes it). The agent takes its matched cell
-      and steps along a shortest path (BFS over its view, unknown cells open); when it gets no
-      cell at any evader it patrols;
-    - patrol (no evader, or no cell): step away from the nearest visible pursuer when one is
-      within `spread` cells, else a uniform random open move;
-    - every agent also plays a uniform random action with probability `eps` (two pursuers on one
-      cell see the same view and would otherwise act alike forever).
-
-    The distribution is a function of the view alone (no index, no memory, `env` is not read).
-
-    Measured (our vectorised engine, `evaluate(..., seed=0)`, defaults; team return mean +- std,
-    evaders caught of 30, episode length; privileged = `PursuitExpert`, random = `RandomPolicy`)::
-
-        .venv/bin/python -c "from datagen.policies.evaluate import evaluate; \
-        from datagen.policies.pursuit import PursuitViewTeam; \
-        print(evaluate('pursuit', 8, lambda env: PursuitViewTeam(5), 20, seed=0).summary())"
-
-        n   episodes  view rule               privileged              random
-        4   20          19.1 +- 44.6  14.3  500   444.1 +- 28.6  30  155   -184.8 +-  6.5   0.3
-        8   20          99.8 +- 62.1  28.9  459   455.7 +- 27.6  30   84   -367.7 +-  9.3   0.7
-        16  20         263.9 +- 50.0  30.0  155   444.9 +- 30.6  30   53   -711.7 +- 25.8   3.3
-        32  10 / 20    400.3 +- 23.6  30.0   46   431.1 +- 33.5  30   39  -1268.0 +- 35.4  18.5
-
-    Variants over 10 episodes, within the noise of the defaults: `eps=0.2, spread=5` (n = 4: +0.7,
-    13.1 caught), `circle=0.8` (n = 4: +31.6, 14.8; n = 8: +59.7, 27.7), `order="missing"`
-    (n = 4: +6.0, 13.7; n = 8: +116.3, 29.2).
-
-    Args:
-        n_actions: size of each agent's action space (5).
-        eps: probability of a uniform random action.
-        spread: distance under which a patrolling pursuer steps away from another.
-        circle: weight of the view pair's clockwise walk along the map's edge in a lone patrol
-            (0: uniform random open moves only).
-        order: which visible evader to try first: "held" (most ring cells held) or "missing"
-            (fewest ring cells still free, which favours evaders by walls).
-    """
-
-    def __init__(
-        self,
-        n_actions: int,
-        eps: float = 0.1,
-        spread: int = 3,
-        circle: float = 0.0,
-        order: str = "held",
-    ) -> None:
-        super().__init__(n_actions, "expert", privileged=False)
-        self.eps = eps
-        self.spread = spread
-        self.circle = circle
-        self.order = order
-
-    def spec(self) -> dict[str, Any]:
-        return {
-            **super().spec(),
-            "team": "view",
-            "eps": self.eps,
-            "spread": self.spread,
-            "circle": self.circle,
-            "order": self.order,
-        }
-
-    def choose(self, env: Any, obs: np.ndarray, alive: np.ndarray) -> np.ndarray:
-        return np.array([int(np.argmax(self.probs_one(np.asarray(v)))) for v in obs])
-
-    def act(
-        self, env: Any, obs: np.ndarray, alive: np.ndarray, rng: np.random.Generator
-    ) -> TeamAction:
-        probs = np.stack([self.probs_one(np.asarray(view)) for view in obs]).astype(np.float32)
-        cumulative = probs.cumsum(axis=1)
-        draws = rng.random(len(probs))[:, None]
-        actions = np.minimum((draws > cumulative).sum(axis=1), self.n_actions - 1)
-        return TeamAction(actions.astype(np.int64), probs, np.zeros(len(probs), dtype=np.int8))
-
-    def probs_one(self, view: np.ndarray) -> np.ndarray:
-        """(A,) action distribution of one agent from its own view."""
-        base = self._rule(view)
-        return (1.0 - self.eps) * base + self.eps / self.n_actions
-
-    # -- the rule ---------------------------------------------------------------------------
-
-    def _rule(self, view: np.ndarray) -> np.ndarray:
-        r = view.shape[0] // 2
-        wall = view[:, :, 0] > 0
-        pursuers = np.rint(view[:, :, 1]).astype(np.int64)
-        pursuers[r, r] -= 1  # the agent itself
-        evaders = [(int(x) - r, int(y) - r) for y, x in np.argwhere(view[:, :, 2] > 0)]
-
-        def closed(dx: int, dy: int) -> bool:
-            return max(abs(dx), abs(dy)) <= r and bool(wall[r + dy, r + dx])
-
-        others = [
-            (int(x) - r, int(y) - r)
-            for y, x in np.argwhere(pursuers > 0)
-            for _ in range(int(pursuers[y, x]))
-        ]
-        team = [(0, 0), *others]  # index 0 is the agent
-        if evaders:
-            rings = {}
-            for ex, ey in evaders:
-                cells = [(ex + int(m[0]), ey + int(m[1])) for m in MOVES[:STAY]]
-                rings[(ex, ey)] = [c for c in cells if not closed(*c)]
-            held = {e: sum(1 for c in ring if c in team) for e, ring in rings.items()}
-            if self.order == "missing":
-                first = {e: len(ring) - held[e] for e, ring in rings.items()}
-            else:
-                first = {e: -held[e] for e in rings}
-            order = sorted(rings, key=lambda e: (first[e], abs(e[0]) + abs(e[1]), e))
-            for e in order:
-                goal = self._my_cell(e, rings[e], team)
-                if goal is not None:
-                    return self._towards(goal, wall, r, avoid=e)
-        return self._patrol(others, wall, r)
-
-    @staticmethod
-    def _my_cell(
-        e: tuple[int, int], ring: list[tuple[int, int]], team: list[tuple[int, int]]
-    ) -> tuple[int, int] | None:
-        """The ring cell the agent (team[0]) takes at evader e, or None."""
-        free = list(ring)
-        movers = []
-        for i, p in enumerate(team):
-            if p in free:
-                free.remove(p)  # one pursuer keeps each ring cell
-                if i == 0:
-                    return p
-            else:
-                movers.append(i)
-        if 0 not in movers or not free:
-            return None
-        pairs = sorted(
-            (
-                abs(team[i][0] - c[0]) + abs(team[i][1] - c[1]),
-                (team[i][0] - e[0], team[i][1] - e[1]),
-                (c[0] - e[0], c[1] - e[1]),
-                i,
-                c,
-            )
-            for i in movers
-            for c in free
-        )
-        used_p: set[int] = set()
-        used_c: set[tuple[int, int]] = set()
-        for _, _, _, i, c in pairs:
-            if i in used_p or c in used_c:
-                continue
-            if i == 0:
-                return c
-            used_p.add(i)
-            used_c.add(c)
-        return None
-
-    def _towards(
-        self, goal: tuple[int, int], wall: np.ndarray, r: int, avoid: tuple[int, int]
-    ) -> np.ndarray:
-        """One-hot of the step along a shortest path (BFS over the view padded by one unknown,
-        open ring) from the agent to goal; the evader's cell costs extra (it is passable)."""
-        probs = np.zeros(self.n_actions)
-        if goal == (0, 0):
-            probs[STAY] = 1.0
-            return probs
-        span = r + 2
-        dist: dict[tuple[int, int], int] = {goal: 0}
-        frontier = [goal]
-        while frontier:
-            grown = []
-            for cx, cy in frontier:
-                for m in MOVES[:STAY]:
-                    nx, ny = cx + int(m[0]), cy + int(m[1])
-                    if max(abs(nx), abs(ny)) > span or (nx, ny) in dist:
-                        continue
-                    if max(abs(nx), abs(ny)) <= r and wall[r + ny, r + nx]:
-                        continue
-                    dist[(nx, ny)] = dist[(cx, cy)] + 1 + 2 * ((nx, ny) == avoid)
-                    grown.append((nx, ny))
-            frontier = grown
-        best, choice = FAR, STAY
-        for a in (STAY, 0, 1, 2, 3):
-            cell = (int(MOVES[a][0]), int(MOVES[a][1]))
-            if a != STAY and wall[r + cell[1], r + cell[0]]:
-                continue
-            d = dist.get(cell, FAR)
-            if d < best:
-                best, choice = d, a
-        probs[choice] = 1.0
-        return probs
-
-    def _patrol(self, others: list[tuple[int, int]], wall: np.ndarray, r: int) -> np.ndarray:
-        probs = np.zeros(self.n_actions)
-        moves = [a for a in range(STAY) if not wall[r + MOVES[a][1], r + MOVES[a][0]]]
-        if not moves:
-            probs[STAY] = 1.0
-            return probs
-        near = [p for p in others if abs(p[0]) + abs(p[1]) <= self.spread]
-        if near:
-            px, py = min(near, key=lambda p: (abs(p[0]) + abs(p[1]), p))
-            gain = {a: abs(int(MOVES[a][0]) - px) + abs(int(MOVES[a][1]) - py) for a in moves}
-            top = max(gain.values())
-            moves = [a for a in moves if gain[a] == top]
-        probs[moves] = 1.0 / len(moves)
-        if not near and self.circle > 0:
-            probs *= 1.0 - self.circle
-            probs[PursuitViewPair._travel(PairView(wall[:, :, None] * np.eye(3)[0]))] += self.circle
-        return probs
-
-
-def make_view_team(env: Any) -> PursuitViewTeam:
-    """The observation-only team rule (exploratory; `make_expert` does not return it yet)."""
-    return PursuitViewTeam(_n_actions(env))

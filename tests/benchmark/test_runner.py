@@ -76,15 +76,16 @@ def test_run_records_every_cell_and_resume_skips_them(tmp_path: Path) -> None:
 
 
 def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> None:
-    # Prison has reference scores at its ladder (2, 4, 8, 16) only: n = 3 cannot be normalized.
-    path = tiny_suite(tmp_path, eval_agents="[2, 3]", algos='["bc"]')
+    # Prison has reference scores at its ladder (2, 4, 8, 16), at 32 and at the tuning suite's 3
+    # and 6 only: n = 5 cannot be normalized.
+    path = tiny_suite(tmp_path, eval_agents="[2, 5]", algos='["bc"]')
     runner = CliRunner()
     result = runner.invoke(main, ["run", "--suite", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1, result.output
     latest = ResultStore(tmp_path / "o").latest()
-    failed = latest["transfer-prison-n2-expert-bc-s0@n3"]
+    failed = latest["transfer-prison-n2-expert-bc-s0@n5"]
     assert (
-        failed["status"] == "failed" and "no reference scores for prison with 3" in failed["error"]
+        failed["status"] == "failed" and "no reference scores for prison with 5" in failed["error"]
     )
     assert latest["transfer-prison-n2-expert-bc-s0@n2"]["status"] == "ok"
     assert "1 failed" in result.output

@@ -1,4 +1,6 @@
-"""Tests of the pursuit behaviour policies (datagen/policies/pursuit.py)."""
+"""Tests of the pursuit behaviour policies (datagen/policies/pursuit.py): the privileged controller,
+the adversary, the view pair, and the expert's returns (its observation-only rule:
+tests/datagen/test_policy_pursuit_views.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datagen.policies.pursuit import (
     STAY,
     PursuitAdversary,
     PursuitExpert,
+    PursuitViewExpert,
     PursuitViewPair,
     base_env,
     build_grid,
@@ -21,6 +24,7 @@ from datagen.policies.pursuit import (
     evader_cells,
     make_adversary,
     make_expert,
+    make_privileged,
     pursuer_cells,
     pursuit_map,
     steps_towards,
@@ -109,22 +113,32 @@ def _place(env, pursuers: list[tuple[int, int]], evaders: list[tuple[int, int]])
     base.model_state[2] = base.evader_layer.get_state_matrix()
 
 
+def _view_pair(env):
+    return PursuitViewPair(5)
+
+
 @pytest.mark.parametrize(
-    ("n", "pursuers", "evader", "reward"),
+    ("make", "pursuers", "evader", "reward"),
     [
-        # Four pursuers one step from the four neighbours of an evader in the open.
-        (4, [(0, 2), (4, 2), (2, 4), (2, 0)], (2, 2), 20.0),
+        # Four pursuers one step from the four neighbours of an evader in the open: the
+        # privileged groups of 4, and the expert, whose pursuers each see two of the others.
+        (make_privileged, [(0, 2), (4, 2), (2, 4), (2, 0)], (2, 2), 20.0),
+        (make_expert, [(0, 2), (4, 2), (2, 4), (2, 0)], (2, 2), 20.0),
+        # By the map's edge three surround an evader: two hold their cells, the third steps in.
+        (make_expert, [(0, 2), (0, 4), (2, 3)], (0, 3), 15.0),
         # The privileged pair one step from the two neighbours of a corner.
-        (2, [(2, 0), (0, 2)], (0, 0), 10.0),
-        # The view pair: one waits past the corner for its partner, who steps in before it.
-        (-2, [(1, 0), (0, 2)], (0, 0), 10.0),
+        (make_privileged, [(2, 0), (0, 2)], (0, 0), 10.0),
+        # The expert's pair and the view pair: one waits past the corner for its partner, who
+        # steps in before it.
+        (make_expert, [(1, 0), (0, 2)], (0, 0), 10.0),
+        (_view_pair, [(1, 0), (0, 2)], (0, 0), 10.0),
     ],
 )
-def test_expert_closes_the_ring_in_one_step(n, pursuers, evader, reward) -> None:
-    view_pair, n = n < 0, abs(n)
+def test_expert_closes_the_ring_in_one_step(make, pursuers, evader, reward) -> None:
+    n = len(pursuers)
     # Placing agents by hand needs PettingZoo's own objects.
     env = make_env("pursuit", n, n_evaders=1, implementation="pettingzoo")
-    policy = make_expert(env) if view_pair or n != 2 else PursuitExpert(5, 2)
+    policy = make(env)
     rng = np.random.default_rng(0)
     env.reset(seed=3)
     policy.reset(env, rng)
@@ -145,8 +159,8 @@ def test_expert_closes_the_ring_in_one_step(n, pursuers, evader, reward) -> None
 # --------------------------------------------------------------------------- returns
 
 
-def test_expert_beats_random_and_catches() -> None:
-    expert = evaluate("pursuit", 4, make_expert, 3, seed=0, options=SHORT)
+def test_privileged_beats_random_and_catches() -> None:
+    expert = evaluate("pursuit", 4, make_privileged, 3, seed=0, options=SHORT)
     random = evaluate("pursuit", 4, _random, 3, seed=0, options=SHORT)
     assert expert.mean > random.mean + 200
     assert min(expert.metrics["evaders_caught"]) >= 15
@@ -173,12 +187,12 @@ def test_adversary_is_worse_than_random() -> None:
 # --------------------------------------------------------------------------- contract
 
 
-@pytest.mark.parametrize("make", [make_expert, make_adversary])
+@pytest.mark.parametrize("make", [make_expert, make_privileged, make_adversary])
 def test_deterministic_valid_actions_and_metrics(make) -> None:
     env = make_env("pursuit", 5, max_cycles=60)
     policy = make(env)
-    assert isinstance(policy, PursuitExpert | PursuitAdversary)
-    assert policy.spec()["privileged"] is True
+    assert isinstance(policy, PursuitViewExpert | PursuitExpert | PursuitAdversary)
+    assert policy.spec()["privileged"] is (make is not make_expert)
     runs = []
     for _ in range(2):
         actions, total = [], 0.0
@@ -198,18 +212,20 @@ def test_deterministic_valid_actions_and_metrics(make) -> None:
     env.close()
 
 
-def test_expert_at_32_catches_fast() -> None:
-    result = evaluate("pursuit", 32, make_expert, 1, seed=0, options=SHORT)
+@pytest.mark.parametrize("make", [make_expert, make_privileged])
+def test_expert_at_32_catches_fast(make) -> None:
+    result = evaluate("pursuit", 32, make, 1, seed=0, options=SHORT)
     assert result.metrics["evaders_caught"] == [30.0]
     assert result.mean > 300
 
 
-def test_pair_expert_reads_only_its_views_and_forms_at_a_corner() -> None:
-    """At n = 2 the expert acts from the agents' views alone (no env handed in) and, from every
-    start of a few seeds, the two meet on one corner's two open neighbours within 60 cycles."""
+@pytest.mark.parametrize("make", [make_expert, _view_pair])
+def test_pair_reads_only_its_views_and_forms_at_a_corner(make) -> None:
+    """At n = 2 the expert (patrolling with the view pair's rule) and the view pair act from the
+    agents' views alone (no env handed in) and, from every start of a few seeds, the two meet on
+    one corner's two open neighbours within 60 cycles."""
     env = make_env("pursuit", 2, max_cycles=80)
-    pair = make_expert(env)
-    assert isinstance(pair, PursuitViewPair)
+    pair = make(env)
     assert not pair.spec()["privileged"]
     slots = [{(0, 1), (1, 0)}, {(14, 0), (15, 1)}, {(15, 14), (14, 15)}, {(1, 15), (0, 14)}]
     for seed in range(4):
