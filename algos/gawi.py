@@ -55,10 +55,6 @@ from torch import Tensor
 
 from algos.base import (
     Algorithm,
-    CommunicatingConfig,
-    RewardScaledConfig,
-    check_discount_and_rate,
-    check_positive,
     param,
 )
 from algos.coordination import GraphNetwork
@@ -71,6 +67,7 @@ from algos.functional import (
     masked_mean,
     soft_update,
 )
+from algos.implicit_ql import ImplicitQLConfig
 from datagen.errors import UserError
 
 #: Transitions per forward pass when the critic scores the whole dataset.
@@ -142,29 +139,14 @@ def separation_auc(scores: Tensor, positive: Tensor) -> float:
 
 
 @dataclass(frozen=True)
-class GAWIConfig(CommunicatingConfig, RewardScaledConfig):
-    """GAWI hyperparameters; the ablations are other defaults of the same fields (registry)."""
+class GAWIConfig(ImplicitQLConfig):
+    """GAWI hyperparameters: its critic's and extraction's are Implicit Q-Learning's
+    (`ImplicitQLConfig`: lr, gamma, tau, expectile, beta, max_weight, reward_scale), with one
+    round of message passing by default and the per-agent trust's own fields; the ablations are
+    other defaults of the same fields (registry)."""
 
     graph_rounds: int = param(
         1, "rounds of attention over alive teammates, 0 = independent agents (DGN uses 2)"
-    )
-
-    lr: float = param(
-        3e-4, "Adam learning rate of critic and policy (Implicit Q-Learning reference)"
-    )
-    gamma: float = param(0.99, "discount factor (Implicit Q-Learning reference)")
-    tau: float = param(
-        0.005, "Polyak rate of the target critic per update (Implicit Q-Learning reference)"
-    )
-    expectile: float = param(
-        0.7, "expectile of V over dataset actions' target Q (Kostrikov et al. 2022, MuJoCo)"
-    )
-    beta: float = param(
-        3.0,
-        "inverse temperature of the advantage weights, 0 = plain BC (Implicit Q-Learning: 3)",
-    )
-    max_weight: float = param(
-        100.0, "cap on an advantage weight (Implicit Q-Learning reference: 100)"
     )
     quality_beta: float = param(
         10.0,
@@ -181,14 +163,8 @@ class GAWIConfig(CommunicatingConfig, RewardScaledConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive(self, "lr")
-        check_discount_and_rate(self.gamma, self.tau)
-        if not 0.0 < self.expectile < 1.0:
-            raise UserError(f"expectile must be in (0, 1), got {self.expectile}")
-        if self.beta < 0 or self.quality_beta < 0:
-            raise UserError("beta and quality_beta must be >= 0")
-        if self.max_weight < 1:
-            raise UserError(f"max_weight must be at least 1, got {self.max_weight}")
+        if self.quality_beta < 0:
+            raise UserError(f"quality_beta must be >= 0, got {self.quality_beta}")
         if not 0.0 <= self.quality_reference <= 1.0:
             raise UserError(f"quality_reference must be in [0, 1], got {self.quality_reference}")
         if self.quality_every < 1 or self.quality_warmup < 0:

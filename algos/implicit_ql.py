@@ -87,10 +87,6 @@ class ImplicitQLConfig(CommunicatingConfig, RewardScaledConfig):
             raise UserError(f"beta must be >= 0, got {self.beta}")
         if self.max_weight < 1:
             raise UserError(f"max_weight must be at least 1, got {self.max_weight}")
-        if self.reward_scale < 0:
-            raise UserError(
-                f"reward_scale must be >= 0 (0: from the data), got {self.reward_scale}"
-            )
 
 
 class ImplicitQL(Algorithm):
