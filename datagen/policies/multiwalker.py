@@ -117,30 +117,22 @@ def decode(actions: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class GaitGains:
-    """The former (stateful) expert's constants (angles in rad, speeds in world units per second).
+class LegGains:
+    """The SIMBICON constants both walking controllers share (angles in rad, speeds in world
+    units per second).
 
     Attributes:
-        swing_steps: env steps of state 0 (swing the leg forward).
-        swing_angle: state-0 world angle of the swing leg (positive: forward).
-        place_angle: state-1 world angle of the swing leg.
+        swing_angle: world angle of the swing leg while it swings (positive: forward).
+        place_angle: world angle of the swing leg while it is placed.
         swing_d, place_d: balance gain on the hip's distance ahead of the stance foot.
-        swing_v, place_v: balance gain on the hull's speed above its target speed.
-        swing_knee, place_knee: knee angle targets of the swing leg in states 0 and 1.
+        swing_v, place_v: balance gain on the hull's speed above `speed`.
+        swing_knee, place_knee: knee angle targets of the swing leg while swinging and placing.
         stance_knee: stance knee target (above the joint limit -0.1: locked straight).
         hip_kp, hip_kd, knee_kp, knee_kd: joint PD gains (torque per rad, per rad/s).
         hull_kp, hull_kd: PD gains holding the hull at `lean`.
-        speed: target speed; station_speed: extra target speed per unit of station lag.
-        station_place: extra swing angle per unit of station lag.
-        min_steps: steps of a stride before a swing foot's contact may end it.
-        speed_smoothing: weight of the newest speed reading in the smoothed speed.
-        max_speed: bound of the target speed.
-        wait_lag: a walker landing this far ahead of its station waits on both feet...
-        resume_lag: ...until it is less than this far ahead.
-        wait_angle: world angle of each leg of the waiting A-frame.
+        speed: target speed.
     """
 
-    swing_steps: int = 12
     swing_angle: float = 0.5
     place_angle: float = -0.315
     swing_d: float = 0.11
@@ -158,6 +150,26 @@ class GaitGains:
     hull_kd: float = 0.724
     lean: float = 0.0
     speed: float = 0.763
+
+
+@dataclass(frozen=True)
+class GaitGains(LegGains):
+    """The former (stateful) expert's constants beyond `LegGains` (swinging is its state 0,
+    placing its state 1).
+
+    Attributes:
+        swing_steps: env steps of state 0 (swing the leg forward).
+        station_speed: extra target speed per unit of station lag.
+        station_place: extra swing angle per unit of station lag.
+        min_steps: steps of a stride before a swing foot's contact may end it.
+        speed_smoothing: weight of the newest speed reading in the smoothed speed.
+        max_speed: bound of the target speed.
+        wait_lag: a walker landing this far ahead of its station waits on both feet...
+        resume_lag: ...until it is less than this far ahead.
+        wait_angle: world angle of each leg of the waiting A-frame.
+    """
+
+    swing_steps: int = 12
     station_speed: float = 0.0
     station_place: float = 0.2
     min_steps: int = 4
@@ -169,8 +181,8 @@ class GaitGains:
 
 
 @dataclass(frozen=True)
-class WalkGains:
-    """The memoryless expert's constants (angles in rad, speeds in world units per second).
+class WalkGains(LegGains):
+    """The memoryless expert's constants beyond `LegGains`.
 
     Attributes:
         spread: legs at least this far apart (world thigh angles) with the front foot down: the
@@ -178,14 +190,6 @@ class WalkGains:
         knee_gap: otherwise a knee bent this much more than the other marks the swing leg...
         swing_until: ...and the swing leg swings (knee bent) until its world thigh angle passes
             this, then places (knee straight).
-        swing_angle, place_angle: world angle of the swing leg while swinging and placing.
-        swing_d, place_d: balance gain on the hip's distance ahead of the stance foot.
-        swing_v, place_v: balance gain on the hull's speed above `speed`.
-        swing_knee, place_knee: knee angle targets of the swing leg.
-        stance_knee: stance knee target (above the joint limit -0.1: locked straight).
-        hip_kp, hip_kd, knee_kp, knee_kd: joint PD gains (torque per rad, per rad/s).
-        hull_kp, hull_kd: PD gains holding the hull at `lean`.
-        speed: target speed.
         station: extra swing angle per world unit the walker lags the midpoint of its neighbours.
         max_leg: bound of every leg's world angle: the swing target is clipped to it and a hip
             never drives its leg beyond it (a leg swung higher can touch the package, which ends
@@ -195,23 +199,6 @@ class WalkGains:
     spread: float = 0.3
     knee_gap: float = 0.3
     swing_until: float = 0.3
-    swing_angle: float = 0.5
-    place_angle: float = -0.315
-    swing_d: float = 0.11
-    swing_v: float = 0.2
-    place_d: float = 2.071
-    place_v: float = 0.0
-    swing_knee: float = -1.1
-    place_knee: float = -0.05
-    stance_knee: float = 0.3
-    hip_kp: float = 2.648
-    hip_kd: float = 0.451
-    knee_kp: float = 3.0
-    knee_kd: float = 0.2
-    hull_kp: float = 3.0
-    hull_kd: float = 0.724
-    lean: float = 0.0
-    speed: float = 0.763
     station: float = 0.1
     max_leg: float = 1.0
 
