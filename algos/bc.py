@@ -118,8 +118,8 @@ class BC(Algorithm):
         config = self.config
         if config.filter_by == "agent" and config.top_fraction < 1.0:
             self.kept = agent_return_ranks(data).to(self.device) < config.top_fraction  # (E, N)
-            episode_index = data.batch(torch.arange(len(data), device=data.device)).episode_index
-            return torch.nonzero(self.kept.to(data.device)[episode_index].any(1)).squeeze(1)
+            kept = self.kept.to(data.device)[data.episode_index]  # (T, N)
+            return torch.nonzero(kept.any(1)).squeeze(1)
         if config.top_fraction >= 1.0:
             return None
         # return_rank is the fraction of the dataset's episodes with a higher return: the best
