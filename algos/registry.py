@@ -41,12 +41,16 @@ class AlgoEntry:
         description: one line.
         overrides: config fields whose defaults this entry replaces (empty for the class's own
             entry).
+        ablates: for an ablation, the entry it removes a part of; the ablation runs at that
+            entry's tuned settings (`benchmark.suites.tuned_settings`) so that it differs from
+            it by the removed part alone.
     """
 
     name: str
     algorithm_class: type[Algorithm]
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    ablates: str | None = None
 
     def __post_init__(self) -> None:
         keys = {f.name for f in dataclasses.fields(self.config_class)}
@@ -135,24 +139,29 @@ ENTRIES: tuple[AlgoEntry, ...] = (
         GAWI,
         "ablation of gawi: no message passing (independent agents)",
         {"graph_rounds": 0},
+        ablates="gawi",
     ),
     AlgoEntry(
         "gawi-noadv",
         GAWI,
         "ablation of gawi: no advantage weighting nor trust (graph + plain BC)",
         {"beta": 0.0, "quality_beta": 0.0},
+        ablates="gawi",
     ),
     AlgoEntry(
         "gawi-noquality",
         GAWI,
         "ablation of gawi: no per-agent quality inference (trust 1)",
         {"quality_beta": 0.0},
+        ablates="gawi",
     ),
 )
 
 ALGORITHMS: dict[str, AlgoEntry] = {entry.name: entry for entry in ENTRIES}
 if len(ALGORITHMS) != len(ENTRIES):
     raise ValueError("two registry entries share a name")
+if any(entry.ablates not in (None, *ALGORITHMS) for entry in ENTRIES):
+    raise ValueError("an ablation names an entry that is not registered")
 
 
 def algorithm_names() -> list[str]:

@@ -530,7 +530,8 @@ def perf_algos(
     "--suite",
     "suite_name",
     required=True,
-    help="A suite of data/suites (quick, scale-up, degenerate, full) or a path to a .toml file.",
+    help="A suite of data/suites (its file name without .toml, e.g. scale-up-lite) or a path "
+    "to a .toml file.",
 )
 @click.option(
     "--out",
@@ -554,7 +555,7 @@ def perf_algos(
     multiple=True,
     metavar="KEY=VALUE",
     help="Run only matching jobs (repeatable; one key's values are alternatives): kind, env, "
-    "train_agents (2 or 2+4), data, algo, seed, regime.",
+    "train_agents (2 or 2+4), data, algo, seed, regime, tuned (true or false).",
 )
 @click.option("--no-report", is_flag=True, help="Do not print the score tables at the end.")
 def run_command(

@@ -30,8 +30,9 @@ online at each of the experiment's evaluation team sizes, and each (job, evaluat
     config           config overrides per algorithm, e.g. {bc = {hidden_size = 64}}; a key
                      "all" applies to every algorithm that has the field [{}]
     tuned            start every algorithm from its settings chosen by `marl-bench tune`
-                     (data/tuning/tuned.json; an algorithm not tuned yet keeps its defaults),
-                     then apply `config` [false]
+                     (data/tuning/tuned.json; an algorithm not tuned yet keeps its defaults,
+                     an ablation takes its method's), then apply `config`; the runs' names
+                     end in `-tuned` [false]
 
 A suite may also `include = ["other-suite", ...]`, whose experiments it adds to its own (`full`).
 """
@@ -58,9 +59,22 @@ TUNED_FILE = Path("tuning") / "tuned.json"
 
 
 def tuned_settings(algo: str) -> dict[str, Any] | None:
-    """The committed settings of `algo` (`data/tuning/tuned.json`), or None when not tuned."""
-    entry = read_json(project_data_dir() / TUNED_FILE).get(algo)
-    return None if entry is None else dict(entry["params"])
+    """The committed settings of `algo` (`data/tuning/tuned.json`), or None when not tuned.
+
+    An ablation without a study of its own takes the settings of the method it ablates, less the
+    fields the ablation sets itself: it then differs from the method by the removed part alone,
+    not by the luck of a second search.
+    """
+    from algos.registry import get_entry
+
+    tuned = read_json(project_data_dir() / TUNED_FILE)
+    if algo in tuned:
+        return dict(tuned[algo]["params"])
+    entry = get_entry(algo)
+    if entry.ablates is None or entry.ablates not in tuned:
+        return None
+    params = tuned[entry.ablates]["params"]
+    return {key: value for key, value in params.items() if key not in entry.overrides}
 
 
 _MIXTURE = re.compile(r"^(?P<base>[a-z-]+)\+(?P<other>[a-z-]+)@(?P<percent>\d{1,2})$")
@@ -181,6 +195,8 @@ class Job:
         train = "+".join(str(n) for n in self.train_agents)
         data = self.data.label.replace("+", "_plus_").replace("@", "_at_")
         parts = [self.experiment.kind, self.experiment.env, f"n{train}", data, self.algo]
+        if self.experiment.tuned:
+            parts.append("tuned")
         if self.regime != "offline":
             parts.append(f"{self.regime.replace('+', '_')}-to{self.target}")
         return "-".join(parts) + f"-s{self.seed}"
@@ -240,7 +256,7 @@ class Suite:
         return sum(len(job.eval_agents) for job in self.jobs())
 
 
-FILTER_KEYS = ("kind", "env", "train_agents", "data", "algo", "seed", "regime")
+FILTER_KEYS = ("kind", "env", "train_agents", "data", "algo", "seed", "regime", "tuned")
 
 
 def parse_filters(pairs: Iterable[str]) -> dict[str, set[str]]:
@@ -261,7 +277,8 @@ def parse_filters(pairs: Iterable[str]) -> dict[str, set[str]]:
 
 
 def job_matches(job: Job, filters: dict[str, set[str]]) -> bool:
-    """Whether `job` passes every filter (train_agents reads "2" or "2+4")."""
+    """Whether `job` passes every filter (train_agents reads "2" or "2+4", tuned "true" or
+    "false")."""
     values = {
         "kind": job.experiment.kind,
         "env": job.experiment.env,
@@ -270,6 +287,7 @@ def job_matches(job: Job, filters: dict[str, set[str]]) -> bool:
         "algo": job.algo,
         "seed": str(job.seed),
         "regime": job.regime,
+        "tuned": str(job.experiment.tuned).lower(),
     }
     return all(values[key] in accepted for key, accepted in filters.items())
 

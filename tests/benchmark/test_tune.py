@@ -3,13 +3,14 @@ and suites that start from the chosen settings."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from benchmark.runner import job_overrides
-from benchmark.suites import load_suite, tuned_settings
+from benchmark.suites import job_matches, load_suite, parse_filters, tuned_settings
 from benchmark.tune import Protocol, run_study
 from datagen.errors import UserError
 from datagen.paths import read_json
@@ -77,6 +78,20 @@ def test_suites_start_from_the_tuned_settings(project: Path, tmp_path: Path) -> 
     assert job_overrides(job) == {"hidden_size": 16}, "not tuned yet: defaults"
     (project / "tuning" / "tuned.json").write_text('{"bc": {"params": {"lr": 0.002}}}')
     assert job_overrides(job) == {"lr": 0.002, "hidden_size": 16}
+    # Tuned runs are told apart from default ones by name, and by the `tuned` filter.
+    assert job.name == "transfer-prison-n2-expert-bc-tuned-s0"
+    assert job_matches(job, parse_filters(["tuned=true"]))
+    assert not job_matches(job, parse_filters(["tuned=false"]))
+
+
+def test_an_ablation_runs_at_its_methods_settings_less_what_it_removes(project: Path) -> None:
+    gawi = {"lr": 0.001, "beta": 4.0, "quality_beta": 9.0}
+    tuned = {"gawi": {"params": gawi}, "gawi-noquality": {"params": {"lr": 0.0005}}}
+    (project / "tuning" / "tuned.json").write_text(json.dumps(tuned))
+    assert tuned_settings("gawi-nograph") == gawi
+    assert tuned_settings("gawi-noadv") == {"lr": 0.001}  # its beta and quality_beta stay 0
+    assert tuned_settings("gawi-noquality") == {"lr": 0.0005}, "a study of its own comes first"
+    assert tuned_settings("bc") is None
 
 
 def test_every_algorithm_has_a_search_space_of_its_own_fields() -> None:
