@@ -6,6 +6,9 @@
 - Degenerate-robustness tables (kind degenerate): one per env and team size; rows are algorithms,
   columns the data (clean expert first), cells `IQM [lo, hi]` and the change against the same
   algorithm on clean expert data.
+- Tuning-effect tables: where a setup ran both at default and at tuned settings, each
+  algorithm's IQM before -> after. A table at tuned settings marks an algorithm that had no
+  tuned settings yet "(not tuned)"; tables never pool the two.
 - Formats: markdown, CSV, LaTeX, JSON; PNG plots of score against evaluation team size with CI
   bands; and a marl-eval-compatible JSON export.
 Failed cells are marked in every table ("n failed"), never dropped silently.
@@ -76,33 +79,38 @@ def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
     degenerate: dict[tuple, dict[str, dict[str, Aggregate]]] = {}
     data_order: dict[tuple, list[str]] = {}
     for agg in aggregates:
-        kind, env, train, data, regime, eval_n = agg.group
+        kind, env, train, data, regime, tuned, eval_n = agg.group
         if kind == "degenerate":
-            key = (env, train, eval_n)
+            key = (env, train, tuned, eval_n)
             degenerate.setdefault(key, {}).setdefault(agg.algo, {})[data] = agg
             order = data_order.setdefault(key, [])
             if data not in order:
                 order.append(data)
         else:
-            key = (kind, env, train, data, regime)
+            key = (kind, env, train, data, regime, tuned)
             transfer.setdefault(key, {}).setdefault(agg.algo, {})[eval_n] = agg
-    for (kind, env, train, data, regime), by_algo in transfer.items():
+    for (kind, env, train, data, regime, tuned), by_algo in transfer.items():
         sizes = sorted({n for cells in by_algo.values() for n in cells})
         title = f"{env}: trained at n={_train_label(train)} on {data} data"
         if kind != "transfer":
             title = f"{kind} — {title}"
         if regime != "offline":
             title += f", {regime}"
+        title += _settings_label(tuned)
         title += " — normalized score, IQM [95% CI] across seeds"
         rows = [
-            (algo, _information(cells), *(_cell(cells.get(n)) for n in sizes))
+            (_row_label(algo, cells), _information(cells), *(_cell(cells.get(n)) for n in sizes))
             for algo, cells in sorted(by_algo.items(), key=_algo_order)
         ]
         columns = ("algorithm", "acts from", *(f"n={n}" for n in sizes))
         tables.append(ScoreTable(title, columns, tuple(rows)))
         if any(agg.improvement is not None for cells in by_algo.values() for agg in cells.values()):
             rows = [
-                (algo, _information(cells), *(_improvement_cell(cells.get(n)) for n in sizes))
+                (
+                    _row_label(algo, cells),
+                    _information(cells),
+                    *(_improvement_cell(cells.get(n)) for n in sizes),
+                )
                 for algo, cells in sorted(by_algo.items(), key=_algo_order)
                 if algo not in BASELINES.values()
             ]
@@ -115,18 +123,72 @@ def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
                     tuple(rows),
                 )
             )
-    for (env, train, eval_n), by_algo in degenerate.items():
-        order = sorted(data_order[(env, train, eval_n)], key=lambda d: (d != "expert", d))
+    for (env, train, tuned, eval_n), by_algo in degenerate.items():
+        order = sorted(data_order[(env, train, tuned, eval_n)], key=lambda d: (d != "expert", d))
         title = (
-            f"{env}: degenerate robustness at n={_train_label(train)} (evaluated at n={eval_n}) — "
-            "IQM [95% CI] and change against clean expert data"
+            f"{env}: degenerate robustness at n={_train_label(train)} (evaluated at n={eval_n})"
+            f"{_settings_label(tuned)} — IQM [95% CI] and change against clean expert data"
         )
         rows = [
-            (algo, _information(cells), *(_cell(cells.get(d), cells.get("expert")) for d in order))
+            (
+                _row_label(algo, cells),
+                _information(cells),
+                *(_cell(cells.get(d), cells.get("expert")) for d in order),
+            )
             for algo, cells in sorted(by_algo.items(), key=_algo_order)
         ]
         tables.append(ScoreTable(title, ("algorithm", "acts from", *order), tuple(rows)))
+    tables += tuning_effect_tables(transfer)
     return tables
+
+
+def tuning_effect_tables(
+    transfer: dict[tuple, dict[str, dict[int, Aggregate]]],
+) -> list[ScoreTable]:
+    """Where a setup ran both at default and at tuned settings (suite `tuning-effect`): one table
+    per setup, rows the algorithms run both ways, cells `default -> tuned (change)` of the IQM
+    at each evaluation size."""
+    tables = []
+    for (kind, env, train, data, regime, tuned), after in transfer.items():
+        before = transfer.get((kind, env, train, data, regime, False))
+        if not tuned or before is None:
+            continue
+        sizes = sorted({n for cells in after.values() for n in cells})
+        title = f"{env}: trained at n={_train_label(train)} on {data} data"
+        if regime != "offline":
+            title += f", {regime}"
+        title += " — what tuning changed: IQM at default settings -> at tuned settings (change)"
+        rows = []
+        for algo, cells in sorted(after.items(), key=_algo_order):
+            if algo not in before or any(agg.untuned for agg in cells.values()):
+                continue
+            rows.append(
+                (
+                    algo,
+                    _information(cells),
+                    *(_change_cell(before[algo].get(n), cells.get(n)) for n in sizes),
+                )
+            )
+        if rows:
+            columns = ("algorithm", "acts from", *(f"n={n}" for n in sizes))
+            tables.append(ScoreTable(title, columns, tuple(rows)))
+    return tables
+
+
+def _change_cell(before: Aggregate | None, after: Aggregate | None) -> str:
+    if before is None or after is None or not before.scores or not after.scores:
+        return ""
+    return f"{_fmt(before.iqm)} -> {_fmt(after.iqm)} ({after.iqm - before.iqm:+.1f})"
+
+
+def _settings_label(tuned: bool) -> str:
+    return ", tuned settings" if tuned else ""
+
+
+def _row_label(algo: str, cells: dict[Any, Aggregate]) -> str:
+    """The algorithm, marked when a tuned table holds it at its defaults (no study yet)."""
+    untuned = any(agg.untuned for agg in cells.values())
+    return f"{algo} (not tuned)" if untuned else algo
 
 
 def _information(cells: dict[Any, Aggregate] | list[Aggregate]) -> str:
@@ -198,10 +260,11 @@ def report_json(aggregates: list[Aggregate]) -> str:
     rows = []
     for agg in aggregates:
         row = {name: clean(agg.field(name)) for name in ("kind", "env", "train_agents", "data")}
-        row |= {"regime": agg.field("regime"), "eval_agents": agg.field("eval_agents")}
+        row |= {"regime": agg.field("regime"), "tuned": agg.field("tuned")}
+        row["eval_agents"] = agg.field("eval_agents")
         for name in ("algo", "seeds", "scores", "iqm", "iqm_ci", "mean", "mean_ci"):
             row[name] = clean(getattr(agg, name))
-        for name in ("return_mean", "n_failed", "improvement", "improvement_ci"):
+        for name in ("return_mean", "n_failed", "improvement", "improvement_ci", "untuned"):
             row[name] = clean(getattr(agg, name))
         rows.append(row)
     return json.dumps(rows, indent=2) + "\n"
@@ -211,8 +274,9 @@ def marl_eval_json(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The records in marl-eval's raw-data layout: env -> task -> algorithm -> run -> steps.
 
     A task is one training setup evaluated at one team size
-    (`<kind>-n<train>-<data>[-<regime>]-eval-n<n>`); each seed is a run whose single step holds the
-    per-episode `normalized_score` and `return`, repeated as its `absolute_metrics`.
+    (`<kind>-n<train>-<data>[-<regime>][-tuned]-eval-n<n>`); each seed is a run whose single
+    step holds the per-episode `normalized_score` and `return`, repeated as its
+    `absolute_metrics`.
     """
     out: dict[str, Any] = {}
     for record in records:
@@ -221,6 +285,8 @@ def marl_eval_json(records: list[dict[str, Any]]) -> dict[str, Any]:
         task = f"{record['kind']}-n{_train_label(tuple(record['train_agents']))}-{record['data']}"
         if record.get("regime", "offline") != "offline":
             task += f"-{record['regime']}"
+        if record.get("tuned"):
+            task += "-tuned"
         task += f"-eval-n{record['eval_agents']}"
         metrics = {"normalized_score": list(record["scores"]), "return": list(record["returns"])}
         run = {
@@ -242,14 +308,13 @@ def plot(aggregates: list[Aggregate], directory: Path) -> list[Path]:
 
     setups: dict[tuple, dict[str, list[Aggregate]]] = {}
     for agg in aggregates:
-        kind, env, train, data, regime, _ = agg.group
+        kind, env, train, data, regime, tuned, _ = agg.group
         if kind != "degenerate" and agg.scores:
-            setups.setdefault((kind, env, train, data, regime), {}).setdefault(agg.algo, []).append(
-                agg
-            )
+            setup = (kind, env, train, data, regime, tuned)
+            setups.setdefault(setup, {}).setdefault(agg.algo, []).append(agg)
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
-    for (kind, env, train, data, regime), by_algo in setups.items():
+    for (kind, env, train, data, regime, tuned), by_algo in setups.items():
         figure, axes = plt.subplots(figsize=(6, 4))
         for algo, aggs in sorted(by_algo.items(), key=_algo_order):
             aggs = sorted(aggs, key=lambda a: a.field("eval_agents"))
@@ -269,12 +334,17 @@ def plot(aggregates: list[Aggregate], directory: Path) -> list[Path]:
         axes.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         axes.set_xlabel("evaluation team size (dotted: training sizes)")
         axes.set_ylabel("normalized score (IQM, 95% CI)")
-        axes.set_title(f"{env}, trained at n={_train_label(train)} on {data}", fontsize=10)
+        axes.set_title(
+            f"{env}, trained at n={_train_label(train)} on {data}{_settings_label(tuned)}",
+            fontsize=10,
+        )
         axes.legend(fontsize=8)
         figure.tight_layout()
         name = f"{kind}-{env}-n{_train_label(train)}-{data}"
         if regime != "offline":
             name += f"-{regime}"
+        if tuned:
+            name += "-tuned"
         path = directory / (name.replace("+", "_").replace("@", "_at_") + ".png")
         figure.savefig(path, dpi=110)
         plt.close(figure)

@@ -49,7 +49,11 @@ def record_information(record: dict[str, Any]) -> str:
             return get_entry(record["algo"]).information
 
 
-GROUP_FIELDS = ("kind", "env", "train_agents", "data", "regime", "eval_agents")
+#: A group's coordinates; `tuned` is whether the experiment ran at the tuned settings, so a suite
+#: that runs an algorithm both ways (`tuning-effect`) never pools the two.
+GROUP_FIELDS = ("kind", "env", "train_agents", "data", "regime", "tuned", "eval_agents")
+#: Each field's value in records written before it existed.
+_FIELD_DEFAULTS = {"regime": "offline", "tuned": False}
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class Aggregate:
             algorithm's information class (`BASELINES`) and its interval (None for a baseline
             itself or when its class's baseline has no scores in the group).
         information: the algorithm's information class (`record_information`).
+        untuned: the group asked for tuned settings but the algorithm had none yet (it ran at
+            its defaults).
     """
 
     group: tuple[Any, ...]
@@ -84,6 +90,7 @@ class Aggregate:
     improvement: float | None = None
     improvement_ci: tuple[float, float] | None = None
     information: str = "unknown"
+    untuned: bool = False
 
     def field(self, name: str) -> Any:
         return self.group[GROUP_FIELDS.index(name)]
@@ -93,7 +100,7 @@ def group_of(record: dict[str, Any]) -> tuple[Any, ...]:
     """A record's group: every coordinate but the algorithm and the seed."""
     values = []
     for name in GROUP_FIELDS:
-        value = record.get(name, "offline" if name == "regime" else None)
+        value = record.get(name, _FIELD_DEFAULTS.get(name))
         values.append(tuple(value) if isinstance(value, list) else value)
     return tuple(values)
 
@@ -196,6 +203,8 @@ def aggregate(
                     improvement=improvement,
                     improvement_ci=improvement_ci,
                     information=information,
+                    untuned=bool(group[GROUP_FIELDS.index("tuned")])
+                    and not any(r.get("tuned_params") for r in rs),
                 )
             )
     return out

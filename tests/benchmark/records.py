@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _record(algo: str, seed: int, eval_n: int, score: float, **extra: Any) -> dict[str, Any]:
+def cell_record(algo: str, seed: int, eval_n: int, score: float, **extra: Any) -> dict[str, Any]:
     base = {
         "key": f"transfer-pursuit-n2-expert-{algo}-s{seed}@n{eval_n}",
         "status": "ok",
@@ -37,20 +37,20 @@ def golden_records() -> list[dict[str, Any]]:
     # so it has no probability of improvement (classes are not compared with each other).
     for seed, (bc, iql) in enumerate([(40.0, 70.0), (50.0, 80.0), (60.0, 90.0)]):
         for step, n in enumerate((2, 4, 8)):
-            records.append(_record("bc", seed, n, bc - 10 * step))
-            records.append(_record("iql", seed, n, iql - 20 * step))
+            records.append(cell_record("bc", seed, n, bc - 10 * step))
+            records.append(cell_record("iql", seed, n, iql - 20 * step))
             records.append(
-                _record("gawi", seed, n, bc + 15 - 5 * step, information="communicating")
+                cell_record("gawi", seed, n, bc + 15 - 5 * step, information="communicating")
             )
     records.append(
-        _record("sac", 0, 8, 0.0, status="failed", error="ValueError: loss is NaN")
+        cell_record("sac", 0, 8, 0.0, status="failed", error="ValueError: loss is NaN")
         | {"normalized_score": None}
     )
     for data, drop in (("expert", 0.0), ("expert+degenerate@50", 30.0)):
         for seed in range(2):
             for algo, score in (("bc", 60.0), ("iql", 80.0)):
                 records.append(
-                    _record(
+                    cell_record(
                         algo,
                         seed,
                         4,

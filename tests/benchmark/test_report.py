@@ -18,7 +18,7 @@ from benchmark.scores import aggregate
 from benchmark.store import ResultStore, load_records
 from benchmark.suites import DataSpec, load_suite, suite_names
 from datagen.errors import UserError
-from tests.benchmark.records import golden_records
+from tests.benchmark.records import cell_record, golden_records
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -137,6 +137,33 @@ def test_report_json_and_marl_eval_export() -> None:
     assert runs["run_0"]["absolute_metrics"]["normalized_score"] == [28.0, 32.0]
     assert runs["run_0"]["step_1"]["step_count"] == 100
     assert "sac" not in exported["pursuit"]["transfer-n2-expert-eval-n8"]
+
+
+def test_default_and_tuned_runs_are_never_pooled_and_their_change_is_tabled() -> None:
+    """Suite tuning-effect runs each algorithm twice; its report keeps the two apart and shows
+    IQM before -> after; an algorithm without tuned settings is marked, not compared."""
+    records = []
+    for seed in range(3):
+        for algo, default, tuned, params in (
+            ("bc", 40.0, 50.0, {"lr": 1e-3}),
+            ("iql", 70.0, 60.0, {"lr": 1e-4}),
+            ("sac", 30.0, 30.0, {}),
+        ):
+            records.append(cell_record(algo, seed, 2, default + seed))
+            key = f"transfer-pursuit-n2-expert-{algo}-tuned-s{seed}@n2"
+            tuned_cell = {"key": key, "tuned": True, "tuned_params": params}
+            records.append(cell_record(algo, seed, 2, tuned + seed, **tuned_cell))
+    text = make_report(records, "md")
+    # IQM of 3 seeds is their mean: 41, 71, 31 at defaults; 51, 61, 31 tuned.
+    assert "| bc | decentralised | 41.0 [40.0, 42.0] |" in text
+    assert "| bc | decentralised | 51.0 [50.0, 52.0] |" in text
+    assert "| sac (not tuned) | decentralised | 31.0 [30.0, 32.0] |" in text
+    effect = text.split("what tuning changed")[1]
+    assert "| bc | decentralised | 41.0 -> 51.0 (+10.0) |" in effect
+    assert "| iql | decentralised | 71.0 -> 61.0 (-10.0) |" in effect
+    assert "sac" not in effect
+    exported = marl_eval_json(records)["pursuit"]
+    assert sorted(exported) == ["transfer-n2-expert-eval-n2", "transfer-n2-expert-tuned-eval-n2"]
 
 
 def test_plots_are_written(tmp_path: Path) -> None:
