@@ -688,9 +688,13 @@ def tune_command(algos: tuple[str, ...], trials: int | None, out: Path, suite_na
     type=click.Choice(["md", "csv", "latex", "json"]),
     default="md",
     show_default=True,
-    help="Table format (json: every aggregate).",
+    help="Table format (json: every cell and across-task aggregate).",
 )
-@click.option("--plots", type=click.Path(path_type=Path), help="Write PNG plots into this folder.")
+@click.option(
+    "--plots",
+    type=click.Path(path_type=Path),
+    help="Write PNG plots (score against team size, performance profiles) into this folder.",
+)
 @click.option(
     "--marl-eval",
     "marl_eval",
@@ -705,9 +709,13 @@ def report_command(
 ) -> None:
     """Score tables of a suite's results in OUT (a pure function of OUT/records.jsonl).
 
-    Normalized scores (0 = random, 100 = expert at the evaluation team size) aggregated across
-    seeds: IQM [95% stratified bootstrap CI], the probability of improvement over BC, and the
-    degenerate-robustness table (change against clean expert data). Failed cells are marked.
+    Normalized scores (0 = random, 100 = expert at the evaluation team size). Per cell, the
+    mean across seeds with its 95% t-interval over seeds (none with one seed), and the
+    degenerate-robustness table (change against clean expert data). Across the tasks of each
+    kind (env x training n x data x regime x evaluation n, with at least 2 tasks and 2 runs):
+    IQM, mean and optimality gap with rliable's 95% stratified bootstrap CIs, and the
+    probability of improvement over the BC of the same class. --plots adds performance
+    profiles. Failed cells are marked.
 
     \b
     Examples:

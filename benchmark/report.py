@@ -1,16 +1,23 @@
 """Score tables, plots and exports from a suite's records: a pure function of the records.
 
+The statistics and why they are these are `benchmark.scores`'s: per cell the mean with a 95 %
+t-interval over seeds; across tasks rliable's IQM, mean, optimality gap and probability of
+improvement with stratified bootstrap intervals.
+
 - Transfer tables (kinds transfer and finetune): one per env, training team sizes, data and regime;
-  rows are algorithms, columns evaluation team sizes, cells `IQM [lo, hi]` of the normalized score
-  across seeds (95 % stratified bootstrap), with the probability of improvement over BC beside it.
+  rows are algorithms, columns evaluation team sizes, cells `mean [lo, hi]` of the normalized score
+  across seeds (`[n/a]` with one seed).
 - Degenerate-robustness tables (kind degenerate): one per env and team size; rows are algorithms,
-  columns the data (clean expert first), cells `IQM [lo, hi]` and the change against the same
+  columns the data (clean expert first), cells `mean [lo, hi]` and the change against the same
   algorithm on clean expert data.
 - Tuning-effect tables: where a setup ran both at default and at tuned settings, each
-  algorithm's IQM before -> after. A table at tuned settings marks an algorithm that had no
+  algorithm's mean before -> after. A table at tuned settings marks an algorithm that had no
   tuned settings yet "(not tuned)"; tables never pool the two.
-- Formats: markdown, CSV, LaTeX, JSON; PNG plots of score against evaluation team size with CI
-  bands; and a marl-eval-compatible JSON export.
+- Across-task tables: one per kind and setting with at least two tasks and two runs; rows are
+  algorithms with their numbers of tasks and runs, IQM, mean, optimality gap and the probability
+  of improvement over the BC of the same information class.
+- Formats: markdown, CSV, LaTeX, JSON; PNG plots of score against evaluation team size with
+  interval bands, and performance profiles across tasks; a marl-eval-compatible JSON export.
 Failed cells are marked in every table ("n failed"), never dropped silently.
 """
 
@@ -24,7 +31,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.scores import BASELINES, Aggregate, aggregate
+import numpy as np
+
+from benchmark.scores import (
+    ACROSS_TASKS_INTERVAL,
+    BASELINES,
+    CELL_STATISTIC,
+    GAMMA,
+    GROUP_FIELDS,
+    TASK_FIELDS,
+    AcrossTasks,
+    Aggregate,
+    Estimate,
+    across_tasks,
+    aggregate,
+    performance_profile,
+    task_matrices,
+)
 
 FORMATS = ("md", "csv", "latex", "json")
 
@@ -53,27 +76,28 @@ def _cell(agg: Aggregate | None, reference: Aggregate | None = None) -> str:
         return ""
     if not agg.scores:
         return f"— ({agg.n_failed} failed)"
-    text = f"{_fmt(agg.iqm)} [{_fmt(agg.iqm_ci[0])}, {_fmt(agg.iqm_ci[1])}]"
+    text = f"{_fmt(agg.mean)} {_interval(agg.t_interval)}"
     if reference is not None and reference.scores and reference is not agg:
-        text += f" ({agg.iqm - reference.iqm:+.1f})"
+        text += f" ({agg.mean - reference.mean:+.1f})"
     if agg.n_failed:
         text += f" ({agg.n_failed} failed)"
     return text
+
+
+def _interval(interval: tuple[float, float] | None) -> str:
+    """`[lo, hi]`, or `[n/a]` where there is none (a cell of one seed)."""
+    if interval is None:
+        return "[n/a]"
+    return f"[{_fmt(interval[0])}, {_fmt(interval[1])}]"
 
 
 def _train_label(train: tuple[int, ...]) -> str:
     return "+".join(str(n) for n in train)
 
 
-def _improvement_cell(agg: Aggregate | None) -> str:
-    if agg is None or agg.improvement is None:
-        return ""
-    lo, hi = agg.improvement_ci or (math.nan, math.nan)
-    return f"{agg.improvement:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
-def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
-    """Every table of a report, in a stable order: transfer tables, then degenerate ones."""
+def build_tables(aggregates: list[Aggregate], across: list[AcrossTasks]) -> list[ScoreTable]:
+    """Every table of a report, in a stable order: transfer tables, degenerate ones, tuning
+    effects, then the across-task tables."""
     tables = []
     transfer: dict[tuple, dict[str, dict[int, Aggregate]]] = {}
     degenerate: dict[tuple, dict[str, dict[str, Aggregate]]] = {}
@@ -97,37 +121,18 @@ def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
         if regime != "offline":
             title += f", {regime}"
         title += _settings_label(tuned)
-        title += " — normalized score, IQM [95% CI] across seeds"
+        title += f" — normalized score, {CELL_STATISTIC}"
         rows = [
             (_row_label(algo, cells), _information(cells), *(_cell(cells.get(n)) for n in sizes))
             for algo, cells in sorted(by_algo.items(), key=_algo_order)
         ]
         columns = ("algorithm", "acts from", *(f"n={n}" for n in sizes))
         tables.append(ScoreTable(title, columns, tuple(rows)))
-        if any(agg.improvement is not None for cells in by_algo.values() for agg in cells.values()):
-            rows = [
-                (
-                    _row_label(algo, cells),
-                    _information(cells),
-                    *(_improvement_cell(cells.get(n)) for n in sizes),
-                )
-                for algo, cells in sorted(by_algo.items(), key=_algo_order)
-                if algo not in BASELINES.values()
-            ]
-            baselines = ", ".join(f"{algo} ({name})" for name, algo in BASELINES.items())
-            tables.append(
-                ScoreTable(
-                    title.split(" — ")[0]
-                    + f" — probability of improvement over the BC of the same class: {baselines}",
-                    columns,
-                    tuple(rows),
-                )
-            )
     for (env, train, tuned, eval_n), by_algo in degenerate.items():
         order = sorted(data_order[(env, train, tuned, eval_n)], key=lambda d: (d != "expert", d))
         title = (
             f"{env}: degenerate robustness at n={_train_label(train)} (evaluated at n={eval_n})"
-            f"{_settings_label(tuned)} — IQM [95% CI] and change against clean expert data"
+            f"{_settings_label(tuned)} — {CELL_STATISTIC} and change against clean expert data"
         )
         rows = [
             (
@@ -139,6 +144,7 @@ def build_tables(aggregates: list[Aggregate]) -> list[ScoreTable]:
         ]
         tables.append(ScoreTable(title, ("algorithm", "acts from", *order), tuple(rows)))
     tables += tuning_effect_tables(transfer)
+    tables += across_task_tables(across)
     return tables
 
 
@@ -146,7 +152,7 @@ def tuning_effect_tables(
     transfer: dict[tuple, dict[str, dict[int, Aggregate]]],
 ) -> list[ScoreTable]:
     """Where a setup ran both at default and at tuned settings (suite `tuning-effect`): one table
-    per setup, rows the algorithms run both ways, cells `default -> tuned (change)` of the IQM
+    per setup, rows the algorithms run both ways, cells `default -> tuned (change)` of the mean
     at each evaluation size."""
     tables = []
     for (kind, env, train, data, regime, tuned), after in transfer.items():
@@ -157,7 +163,10 @@ def tuning_effect_tables(
         title = f"{env}: trained at n={_train_label(train)} on {data} data"
         if regime != "offline":
             title += f", {regime}"
-        title += " — what tuning changed: IQM at default settings -> at tuned settings (change)"
+        title += (
+            " — what tuning changed: mean over seeds at default settings -> at tuned settings"
+            " (change)"
+        )
         rows = []
         for algo, cells in sorted(after.items(), key=_algo_order):
             if algo not in before or any(agg.untuned for agg in cells.values()):
@@ -178,7 +187,73 @@ def tuning_effect_tables(
 def _change_cell(before: Aggregate | None, after: Aggregate | None) -> str:
     if before is None or after is None or not before.scores or not after.scores:
         return ""
-    return f"{_fmt(before.iqm)} -> {_fmt(after.iqm)} ({after.iqm - before.iqm:+.1f})"
+    return f"{_fmt(before.mean)} -> {_fmt(after.mean)} ({after.mean - before.mean:+.1f})"
+
+
+def across_task_tables(across: list[AcrossTasks]) -> list[ScoreTable]:
+    """One table per kind and setting where some algorithm has `MIN_TASKS` tasks and `MIN_RUNS`
+    runs: every algorithm of those experiments a row, with its numbers of tasks and runs, so an
+    algorithm left out of the statistics is seen to be."""
+    by_experiment: dict[tuple[str, bool], list[AcrossTasks]] = {}
+    for row in across:
+        by_experiment.setdefault((row.kind, row.tuned), []).append(row)
+    tables = []
+    for (kind, tuned), rows in by_experiment.items():
+        if all(row.iqm is None for row in rows):
+            continue
+        title = (
+            f"across tasks — {kind}{_settings_label(tuned)} — normalized score"
+            f" [{ACROSS_TASKS_INTERVAL}]: IQM, mean, optimality gap to {GAMMA:g}, and the"
+            " probability of improvement over the BC of the same class on the tasks both ran;"
+            " tasks: env × training n × data × regime × evaluation n, runs: the seeds that"
+            " succeeded in every task of the algorithm"
+        )
+        columns = (
+            "algorithm",
+            "acts from",
+            "tasks",
+            "runs",
+            "IQM",
+            "mean",
+            "optimality gap",
+            f"P(improvement over {' / '.join(BASELINES.values())})",
+        )
+        cells = [
+            (
+                f"{row.algo} (not tuned)" if row.untuned else row.algo,
+                row.information,
+                str(row.matrix.scores.shape[1]),
+                str(row.matrix.scores.shape[0])
+                + (f" ({row.n_failed} failed)" if row.n_failed else ""),
+                _estimate_cell(row.iqm),
+                _estimate_cell(row.mean),
+                _estimate_cell(row.optimality_gap),
+                _improvement_cell(row),
+            )
+            for row in sorted(rows, key=lambda row: _row_order(row.algo, row.information))
+        ]
+        tables.append(ScoreTable(title, columns, tuple(cells)))
+    return tables
+
+
+def _estimate_cell(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "—"
+    return f"{_fmt(estimate.value)} {_interval(estimate.ci)}"
+
+
+def _improvement_cell(row: AcrossTasks) -> str:
+    """Blank where there is nothing to compare with (a baseline, or its class's baseline did not
+    run); the task count where it differs from the row's."""
+    if row.baseline is None:
+        return ""
+    if row.improvement is None:
+        return "—"
+    lo, hi = row.improvement.ci
+    text = f"{row.improvement.value:.2f} [{lo:.2f}, {hi:.2f}]"
+    if row.n_improvement_tasks != row.matrix.scores.shape[1]:
+        text += f" (on {row.n_improvement_tasks} tasks)"
+    return text
 
 
 def _settings_label(tuned: bool) -> str:
@@ -200,12 +275,15 @@ def _information(cells: dict[Any, Aggregate] | list[Aggregate]) -> str:
 _CLASS_ORDER = ("decentralised", "communicating")
 
 
-def _algo_order(item: tuple[str, dict[Any, Aggregate] | list[Aggregate]]) -> tuple[int, int, str]:
+def _row_order(algo: str, information: str) -> tuple[int, int, str]:
     """Rows grouped by information class, each class's BC baseline first."""
-    algo, cells = item
-    information = _information(cells)
     rank = _CLASS_ORDER.index(information) if information in _CLASS_ORDER else len(_CLASS_ORDER)
     return (rank, 0 if algo == BASELINES.get(information) else 1, algo)
+
+
+def _algo_order(item: tuple[str, dict[Any, Aggregate] | list[Aggregate]]) -> tuple[int, int, str]:
+    algo, cells = item
+    return _row_order(algo, _information(cells))
 
 
 def render(tables: list[ScoreTable], fmt: str, commands: list[str] = ()) -> str:
@@ -247,27 +325,50 @@ def _latex(text: str) -> str:
     return text.replace("%", "\\%").replace("_", "\\_").replace("—", "--").replace("&", "\\&")
 
 
-def report_json(aggregates: list[Aggregate]) -> str:
-    """Every aggregate as JSON (NaN as null)."""
+def report_json(aggregates: list[Aggregate], across: list[AcrossTasks]) -> str:
+    """Every cell and every across-task aggregate as JSON (NaN as null), each section naming
+    its statistic and interval."""
 
     def clean(value: Any) -> Any:
         if isinstance(value, float) and math.isnan(value):
             return None
         if isinstance(value, tuple | list):
             return [clean(v) for v in value]
+        if isinstance(value, Estimate):
+            return {"value": clean(value.value), "ci": clean(value.ci)}
         return value
 
-    rows = []
+    cells = []
     for agg in aggregates:
-        row = {name: clean(agg.field(name)) for name in ("kind", "env", "train_agents", "data")}
-        row |= {"regime": agg.field("regime"), "tuned": agg.field("tuned")}
-        row["eval_agents"] = agg.field("eval_agents")
-        for name in ("algo", "seeds", "scores", "iqm", "iqm_ci", "mean", "mean_ci"):
+        row = {name: clean(agg.field(name)) for name in GROUP_FIELDS}
+        for name in ("algo", "information", "seeds", "scores", "mean", "t_interval"):
             row[name] = clean(getattr(agg, name))
-        for name in ("return_mean", "n_failed", "improvement", "improvement_ci", "untuned"):
+        for name in ("return_mean", "n_failed", "untuned"):
             row[name] = clean(getattr(agg, name))
-        rows.append(row)
-    return json.dumps(rows, indent=2) + "\n"
+        cells.append(row)
+    pooled = []
+    for row in across:
+        out = {"kind": row.kind, "tuned": row.tuned, "algo": row.algo}
+        out["information"] = row.information
+        out["tasks"] = [
+            dict(zip(TASK_FIELDS, clean(task), strict=True)) for task in row.matrix.tasks
+        ]
+        out["seeds"] = list(row.matrix.seeds)
+        out["scores"] = row.matrix.scores.tolist()
+        for name in ("iqm", "mean", "optimality_gap", "baseline", "improvement"):
+            out[name] = clean(getattr(row, name))
+        for name in ("n_improvement_tasks", "n_failed", "untuned"):
+            out[name] = getattr(row, name)
+        pooled.append(out)
+    document = {
+        "cells": {"statistic": CELL_STATISTIC, "rows": cells},
+        "across_tasks": {
+            "interval": ACROSS_TASKS_INTERVAL,
+            "optimality_gap_threshold": GAMMA,
+            "rows": pooled,
+        },
+    }
+    return json.dumps(document, indent=2) + "\n"
 
 
 def marl_eval_json(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -299,8 +400,9 @@ def marl_eval_json(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def plot(aggregates: list[Aggregate], directory: Path) -> list[Path]:
-    """One PNG per transfer setup: IQM normalized score against evaluation team size, one line
-    per algorithm with its 95 % CI band. Returns the files written."""
+    """One PNG per transfer setup: mean normalized score against evaluation team size, one line
+    per algorithm with its t-interval band; and one performance profile per kind and setting
+    (`plot_profiles`). Returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,19 +423,19 @@ def plot(aggregates: list[Aggregate], directory: Path) -> list[Path]:
             sizes = [a.field("eval_agents") for a in aggs]
             information = _information(aggs)
             style = "--" if information == "communicating" else "-"
-            axes.plot(
-                sizes, [a.iqm for a in aggs], style, marker="o", label=f"{algo} ({information})"
+            (line,) = axes.plot(
+                sizes, [a.mean for a in aggs], style, marker="o", label=f"{algo} ({information})"
             )
-            axes.fill_between(
-                sizes, [a.iqm_ci[0] for a in aggs], [a.iqm_ci[1] for a in aggs], alpha=0.2
-            )
+            # (cells, 2); a cell of one seed has no interval and leaves a gap in the band
+            bands = np.array([a.t_interval or (np.nan, np.nan) for a in aggs])
+            axes.fill_between(sizes, bands[:, 0], bands[:, 1], color=line.get_color(), alpha=0.2)
         for n in train:
             axes.axvline(n, color="grey", linestyle=":", linewidth=1)
         axes.set_xscale("log", base=2)
         axes.set_xticks(sorted({a.field("eval_agents") for v in by_algo.values() for a in v}))
         axes.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         axes.set_xlabel("evaluation team size (dotted: training sizes)")
-        axes.set_ylabel("normalized score (IQM, 95% CI)")
+        axes.set_ylabel(f"normalized score, {CELL_STATISTIC}", fontsize=8)
         axes.set_title(
             f"{env}, trained at n={_train_label(train)} on {data}{_settings_label(tuned)}",
             fontsize=10,
@@ -345,19 +447,68 @@ def plot(aggregates: list[Aggregate], directory: Path) -> list[Path]:
             name += f"-{regime}"
         if tuned:
             name += "-tuned"
-        path = directory / (name.replace("+", "_").replace("@", "_at_") + ".png")
-        figure.savefig(path, dpi=110)
-        plt.close(figure)
-        paths.append(path)
+        paths.append(_save(figure, directory, name))
+    return paths + plot_profiles(aggregates, directory)
+
+
+def plot_profiles(aggregates: list[Aggregate], directory: Path) -> list[Path]:
+    """One PNG per kind and setting: each algorithm's performance profile across tasks (the
+    fraction of its runs × tasks scoring above each threshold) with its stratified bootstrap
+    band, for the algorithms with enough tasks and runs (`TaskMatrix.enough`). Returns the files
+    written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    information = {agg.algo: agg.information for agg in aggregates}
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for (kind, tuned), by_algo in task_matrices(aggregates).items():
+        matrices = {algo: m for algo, m in by_algo.items() if m.enough}
+        if not matrices:
+            continue
+        every = np.concatenate([m.scores.ravel() for m in matrices.values()])
+        taus = np.linspace(min(0.0, every.min()), max(GAMMA, every.max()), 101)
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for algo in sorted(matrices, key=lambda algo: _row_order(algo, information[algo])):
+            matrix = matrices[algo]
+            profile, band = performance_profile(matrix.scores, taus)
+            style = "--" if information[algo] == "communicating" else "-"
+            n_runs, n_tasks = matrix.scores.shape
+            label = f"{algo} ({information[algo]}; {n_tasks} tasks × {n_runs} runs)"
+            (line,) = axes.plot(taus, profile, style, label=label)
+            axes.fill_between(taus, band[0], band[1], color=line.get_color(), alpha=0.2)
+        axes.set_xlabel("normalized score τ (100: expert)")
+        axes.set_ylabel("fraction of runs with score > τ")
+        axes.set_title(
+            f"across tasks — {kind}{_settings_label(tuned)}: performance profiles\n"
+            f"bands: {ACROSS_TASKS_INTERVAL}",
+            fontsize=9,
+        )
+        axes.legend(fontsize=7)
+        figure.tight_layout()
+        paths.append(_save(figure, directory, f"profile-{kind}" + ("-tuned" if tuned else "")))
     return paths
 
 
+def _save(figure: Any, directory: Path, name: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = directory / (name.replace("+", "_").replace("@", "_at_") + ".png")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def make_report(records: list[dict[str, Any]], fmt: str = "md", reps: int | None = None) -> str:
-    """The report of `records` in `fmt` (md, csv, latex or json)."""
+    """The report of `records` in `fmt` (md, csv, latex or json); `reps` sets the across-task
+    bootstrap's resamples (default `benchmark.scores.DEFAULT_REPS`)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    aggregates = aggregate(records) if reps is None else aggregate(records, reps=reps)
+    aggregates = aggregate(records)
+    across = across_tasks(aggregates) if reps is None else across_tasks(aggregates, reps=reps)
     if fmt == "json":
-        return report_json(aggregates)
+        return report_json(aggregates, across)
     commands = sorted({r["command"] for r in records if r.get("command")})
-    return render(build_tables(aggregates), fmt, commands)
+    return render(build_tables(aggregates, across), fmt, commands)

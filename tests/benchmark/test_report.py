@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.stats
-from rliable import library as rly
-from rliable import metrics
 
 from benchmark.report import make_report, marl_eval_json, plot
-from benchmark.scores import aggregate
+from benchmark.scores import across_tasks, aggregate
 from benchmark.store import ResultStore, load_records
 from benchmark.suites import DataSpec, load_suite, suite_names
 from datagen.errors import UserError
@@ -31,106 +26,65 @@ def test_report_matches_golden(fmt: str, name: str) -> None:
 
 
 def test_golden_numbers_are_the_hand_computed_ones() -> None:
-    """IQM of three seeds trims nothing (rliable's 25 % cut of 3 runs is 0 runs), and the
-    probability of improvement counts wins and half ties over the 9 seed pairs."""
+    """Per cell the mean ± t(0.975, n - 1) · s / sqrt(n) over the seeds; across tasks the
+    trimmed means, gaps and win counts below, and the two-run degenerate bootstrap by hand."""
     by_key = {
-        (a.algo, a.field("eval_agents"), a.field("data")): a for a in aggregate(golden_records())
+        (a.field("kind"), a.algo, a.field("eval_agents"), a.field("data")): a
+        for a in aggregate(golden_records())
     }
-    assert by_key[("bc", 2, "expert")].iqm == pytest.approx(50.0)
-    assert by_key[("iql", 8, "expert")].iqm == pytest.approx(40.0)
-    # iql {50, 60, 70} against bc {30, 40, 50} at n=4: 8.5 of 9 pairs.
-    assert by_key[("iql", 4, "expert")].improvement == pytest.approx(8.5 / 9)
-    assert by_key[("sac", 8, "expert")].n_failed == 1
-    assert np.isnan(by_key[("sac", 8, "expert")].iqm)
-    # Classes are compared within: gawi communicates and no communicating BC ran.
-    gawi = by_key[("gawi", 4, "expert")]
-    assert gawi.information == "communicating" and gawi.improvement is None
-    # Records without a class get the registry's (the former name iql is independent DQN).
-    assert by_key[("iql", 4, "expert")].information == "decentralised"
-
-
-def _exact_bootstrap(values: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Every distinct bootstrap resample of `values` (a multiset of run indices) and its
-    probability under drawing len(values) runs with replacement: the multinomial weights."""
-    n = len(values)
-    samples, weights = [], []
-    for combo in itertools.combinations_with_replacement(range(n), n):
-        counts = np.bincount(combo, minlength=n)
-        ways = math.factorial(n) / np.prod([math.factorial(c) for c in counts])
-        samples.append(values[list(combo)])
-        weights.append(ways / n**n)
-    return samples, np.array(weights)
-
-
-def _quantile(support: np.ndarray, weights: np.ndarray, p: float) -> float:
-    """The smallest support value whose cumulative probability reaches p."""
-    order = np.argsort(support)
-    cdf = np.cumsum(weights[order])
-    return float(support[order][np.searchsorted(cdf, p - 1e-12)])
-
-
-def _assert_in_window(interval: tuple[float, float], support: np.ndarray, w: np.ndarray) -> None:
-    """A Monte Carlo 95 % percentile interval must fall between the exact bootstrap
-    distribution's 1.5 and 3.5 % quantiles (resp. 96.5 and 98.5 %). The window is ±4.5
-    standard errors of the empirical quantile's level at rliable's 5,000 replicates (a miss
-    about once in 10^5 checks) and ±14 at our 50,000."""
-    lo, hi = interval
-    assert _quantile(support, w, 0.015) <= lo <= _quantile(support, w, 0.035)
-    assert _quantile(support, w, 0.965) <= hi <= _quantile(support, w, 0.985)
-
-
-def test_intervals_agree_with_rliable_and_the_exact_bootstrap() -> None:
-    """With five seeds the stratified bootstrap can be enumerated exactly (126 distinct
-    resamples), so our intervals and rliable's are both checked against the exact distribution
-    rather than against each other: rliable's own draws are not reproducible run to run, even
-    with a fixed random_state, and a 25 % trimmed mean of five runs is lumpy enough that two
-    Monte Carlo intervals can differ by several points while both are right."""
-    rng = np.random.default_rng(3)
-    scores = {"bc": rng.normal(40, 10, 5), "iql": rng.normal(50, 10, 5)}
-    records = [
-        {
-            "key": f"{algo}{seed}",
-            "status": "ok",
-            "kind": "transfer",
-            "env": "pursuit",
-            "train_agents": [2],
-            "eval_agents": 2,
-            "data": "expert",
-            "algo": algo,
-            "seed": seed,
-            "normalized_score": float(value),
-            "team_return_mean": 0.0,
-        }
-        for algo, values in scores.items()
-        for seed, value in enumerate(values)
-    ]
-    ours = {a.algo: a for a in aggregate(records)}
-    matrices = {algo: values[:, None] for algo, values in scores.items()}
-    point, interval = rly.get_interval_estimates(matrices, metrics.aggregate_iqm, reps=5_000)
-    for algo, values in scores.items():
-        assert ours[algo].iqm == pytest.approx(point[algo])
-        samples, weights = _exact_bootstrap(values)
-        support = np.array([scipy.stats.trim_mean(s, 0.25) for s in samples])
-        _assert_in_window(ours[algo].iqm_ci, support, weights)
-        _assert_in_window(tuple(np.ravel(interval[algo])), support, weights)
-
-    _, p_interval = rly.get_interval_estimates(
-        {"iql": (matrices["iql"], matrices["bc"])}, metrics.probability_of_improvement, reps=5_000
+    # bc {40, 50, 60} at n=2: s = 10, t(0.975, 2) = 4.302653: 50 ± 24.841.
+    bc = by_key[("transfer", "bc", 2, "expert")]
+    assert bc.mean == pytest.approx(50.0)
+    assert bc.t_interval == pytest.approx((25.159, 74.841), abs=1e-3)
+    # degenerate bc {60, 61}: s = 0.7071, t(0.975, 1) = 12.706205: 60.5 ± 6.353.
+    assert by_key[("degenerate", "bc", 4, "expert")].t_interval == pytest.approx(
+        (54.147, 66.853), abs=1e-3
     )
-    xs, wx = _exact_bootstrap(scores["iql"])
-    ys, wy = _exact_bootstrap(scores["bc"])
-    x, y = np.array(xs), np.array(ys)  # (126, 5) each
-    pairs = (x[:, None, :, None] > y[None, :, None, :]).mean(axis=(2, 3))
-    pairs += 0.5 * (x[:, None, :, None] == y[None, :, None, :]).mean(axis=(2, 3))
-    support, weights = pairs.ravel(), np.outer(wx, wy).ravel()
-    _assert_in_window(ours["iql"].improvement_ci, support, weights)
-    _assert_in_window(tuple(np.ravel(p_interval["iql"])), support, weights)
+    sac = by_key[("transfer", "sac", 8, "expert")]
+    assert sac.n_failed == 1 and np.isnan(sac.mean) and sac.t_interval is None
+    # Records without a class get the registry's (the former name iql is independent DQN).
+    assert by_key[("transfer", "iql", 4, "expert")].information == "decentralised"
+
+    rows = {(r.kind, r.algo): r for r in across_tasks(aggregate(golden_records()))}
+    # bc's 9 transfer scores 20 30 30 40 40 40 50 50 60: the 25 % cut drops 2 at each end, so
+    # the IQM is the mean of 30 40 40 40 50 = 40; iql's 30 40 50 50 60 70 70 80 90 give 60.
+    assert rows[("transfer", "bc")].iqm.value == pytest.approx(40.0)
+    assert rows[("transfer", "bc")].optimality_gap.value == pytest.approx(60.0)
+    # Each task's runs are {x, x + 10, x + 20}, so a resample's mean is 30 + 10 S / 9 with S a
+    # sum of 9 draws from {0, 1, 2}: P(S <= 3) = 211 / 3^9 = 1.1 %, P(S <= 4) = 625 / 3^9 =
+    # 3.2 %, so the 2.5 % quantile is S = 4 and, by symmetry, the 97.5 % one S = 14.
+    assert rows[("transfer", "bc")].mean.ci == pytest.approx((30 + 40 / 9, 30 + 140 / 9))
+    assert rows[("transfer", "iql")].iqm.value == pytest.approx(60.0)
+    # iql against bc: 9, 8.5 and 7 of 9 seed pairs at n=2, 4, 8.
+    assert rows[("transfer", "iql")].improvement.value == pytest.approx(24.5 / 27)
+    # Classes are compared within: gawi communicates and no communicating BC ran.
+    gawi = rows[("transfer", "gawi")]
+    assert gawi.information == "communicating" and gawi.baseline is None
+    sac = rows[("transfer", "sac")]
+    assert sac.matrix.scores.shape == (0, 0) and sac.iqm is None and sac.n_failed == 1
+    # Degenerate bc: runs {60, 61} on expert, {30, 31} at 50 %. A resample's IQM drops its
+    # lowest and highest, so it is (the higher of the 50 % pair + the lower of the expert
+    # pair) / 2: 45 with probability 3/16, 45.5 with 10/16, 46 with 3/16.
+    degenerate = rows[("degenerate", "bc")]
+    assert degenerate.iqm.value == pytest.approx(45.5)
+    assert degenerate.iqm.ci == (45.0, 46.0)
+    # The mean's resample adds Binomial(4, 1/2) quarter points to 45: 45 has probability 1/16.
+    assert degenerate.mean.ci == (45.0, 46.0)
+    assert degenerate.optimality_gap.ci == (54.0, 55.0)
 
 
 def test_report_json_and_marl_eval_export() -> None:
-    rows = json.loads(make_report(golden_records(), "json"))
-    sac = [r for r in rows if r["algo"] == "sac"][0]
-    assert sac["iqm"] is None and sac["n_failed"] == 1
+    document = json.loads(make_report(golden_records(), "json"))
+    assert document["cells"]["statistic"] == "mean [95% t-interval over seeds]"
+    sac = [r for r in document["cells"]["rows"] if r["algo"] == "sac"][0]
+    assert sac["mean"] is None and sac["t_interval"] is None and sac["n_failed"] == 1
+    across = document["across_tasks"]
+    assert across["interval"].startswith("95% stratified bootstrap")
+    iql = [r for r in across["rows"] if (r["kind"], r["algo"]) == ("transfer", "iql")][0]
+    assert [task["eval_agents"] for task in iql["tasks"]] == [2, 4, 8]
+    assert iql["scores"][0] == [70.0, 50.0, 30.0] and iql["seeds"] == [0, 1, 2]
+    assert iql["iqm"]["value"] == pytest.approx(60.0) and len(iql["iqm"]["ci"]) == 2
+    assert iql["baseline"] == "bc" and iql["n_improvement_tasks"] == 3
     exported = marl_eval_json(golden_records())
     runs = exported["pursuit"]["transfer-n2-expert-eval-n8"]["iql"]
     assert sorted(runs) == ["run_0", "run_1", "run_2"]
@@ -141,7 +95,7 @@ def test_report_json_and_marl_eval_export() -> None:
 
 def test_default_and_tuned_runs_are_never_pooled_and_their_change_is_tabled() -> None:
     """Suite tuning-effect runs each algorithm twice; its report keeps the two apart and shows
-    IQM before -> after; an algorithm without tuned settings is marked, not compared."""
+    the mean before -> after; an algorithm without tuned settings is marked, not compared."""
     records = []
     for seed in range(3):
         for algo, default, tuned, params in (
@@ -154,10 +108,11 @@ def test_default_and_tuned_runs_are_never_pooled_and_their_change_is_tabled() ->
             tuned_cell = {"key": key, "tuned": True, "tuned_params": params}
             records.append(cell_record(algo, seed, 2, tuned + seed, **tuned_cell))
     text = make_report(records, "md")
-    # IQM of 3 seeds is their mean: 41, 71, 31 at defaults; 51, 61, 31 tuned.
-    assert "| bc | decentralised | 41.0 [40.0, 42.0] |" in text
-    assert "| bc | decentralised | 51.0 [50.0, 52.0] |" in text
-    assert "| sac (not tuned) | decentralised | 31.0 [30.0, 32.0] |" in text
+    # Means 41, 71, 31 at defaults and 51, 61, 31 tuned; three seeds a point apart have s = 1,
+    # so each interval is the mean ± t(0.975, 2) / sqrt(3) = ± 2.484.
+    assert "| bc | decentralised | 41.0 [38.5, 43.5] |" in text
+    assert "| bc | decentralised | 51.0 [48.5, 53.5] |" in text
+    assert "| sac (not tuned) | decentralised | 31.0 [28.5, 33.5] |" in text
     effect = text.split("what tuning changed")[1]
     assert "| bc | decentralised | 41.0 -> 51.0 (+10.0) |" in effect
     assert "| iql | decentralised | 71.0 -> 61.0 (-10.0) |" in effect
@@ -166,10 +121,19 @@ def test_default_and_tuned_runs_are_never_pooled_and_their_change_is_tabled() ->
     assert sorted(exported) == ["transfer-n2-expert-eval-n2", "transfer-n2-expert-tuned-eval-n2"]
 
 
+def test_one_seed_shows_no_interval_and_one_task_no_across_task_table() -> None:
+    text = make_report([cell_record("bc", 0, 2, 50.0), cell_record("bc", 0, 4, 40.0)], "md")
+    assert "| bc | decentralised | 50.0 [n/a] | 40.0 [n/a] |" in text
+    assert "across tasks" not in text  # two tasks, one run
+    text = make_report([cell_record("bc", seed, 2, 50.0 + seed) for seed in range(3)], "md")
+    assert "across tasks" not in text  # three runs, one task
+
+
 def test_plots_are_written(tmp_path: Path) -> None:
     paths = plot(aggregate(golden_records()), tmp_path)
-    assert [p.name for p in paths] == ["transfer-pursuit-n2-expert.png"]
-    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    names = ["transfer-pursuit-n2-expert.png", "profile-degenerate.png", "profile-transfer.png"]
+    assert [p.name for p in paths] == names
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 
 def test_store_skips_a_truncated_last_line_and_keeps_the_latest(tmp_path: Path) -> None:
