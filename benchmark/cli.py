@@ -41,6 +41,7 @@ def main() -> None:
       marl-bench algos                                   # the registered algorithms
       marl-bench train --algo bc --dataset pursuit-n2-expert-v2 --updates 5000
       marl-bench evaluate runs/bc-pursuit-n2-expert-v2-s0 --agents 8 --episodes 10
+      marl-bench curves --env pursuit --agents 2 --algo bc --algo implicit-ql --updates 8000
       marl-bench perf algos                              # updates/s against a bare torch loop
       marl-bench perf envs                               # every env at two team sizes
       marl-bench perf envs --env waterworld --agents 4 --agents 32
@@ -742,6 +743,194 @@ def report_command(
         marl_eval.parent.mkdir(parents=True, exist_ok=True)
         marl_eval.write_text(json.dumps(marl_eval_json(records), indent=2) + "\n")
         console.print(f"marl-eval export: {marl_eval}")
+
+
+@main.command("curves")
+@click.option("--env", default=None, help="Env whose data and evaluation the curves measure.")
+@click.option(
+    "--agents", "n_agents", type=int, default=None, help="Team size of data, training, evaluation."
+)
+@click.option(
+    "--data",
+    default="expert",
+    show_default=True,
+    help="Data spec: a quality (expert, medium, random, degenerate...) or a mixture "
+    "like expert+degenerate@25.",
+)
+@click.option(
+    "--algo",
+    "algos",
+    multiple=True,
+    help="Algorithm (repeatable); bc's curve sets the budget, so include it.",
+)
+@click.option("--updates", "n_updates", type=int, default=None, help="Updates of each run.")
+@click.option(
+    "--every",
+    "checkpoint_every",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Updates between evaluated checkpoints; must divide --updates.",
+)
+@click.option(
+    "--seeds",
+    "n_seeds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Seeds 0..N-1: each trains every algorithm on a dataset collected with that seed.",
+)
+@click.option(
+    "--episodes",
+    "n_eval_episodes",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Evaluation episodes per checkpoint.",
+)
+@click.option(
+    "--dataset-episodes",
+    "n_dataset_episodes",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Episodes of each seed's dataset.",
+)
+@click.option("--batch-size", default=256, show_default=True, help="Transitions per update.")
+@click.option(
+    "--eval-seed",
+    default=10_000,
+    show_default=True,
+    help="Seed of the first evaluation episode of every checkpoint (not a data seed).",
+)
+@click.option(
+    "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Env option (repeatable)."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Config override for every algorithm with the field (repeatable), on top of the tuned "
+    "settings.",
+)
+@click.option(
+    "--tuned/--no-tuned",
+    default=True,
+    show_default=True,
+    help="Start each algorithm from its settings chosen by `marl-bench tune`.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory: datasets, runs, records.jsonl, budget.json "
+    "[default: results/curves/<env>-n<agents>-<data>].",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out, skipping finished points.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write a PNG of score against updates with interval bands and the budget.",
+)
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Train nothing: rebuild the table, budget.json and --plot from --out's records.",
+)
+def curves_command(
+    env: str | None,
+    n_agents: int | None,
+    data: str,
+    algos: tuple[str, ...],
+    n_updates: int | None,
+    checkpoint_every: int,
+    n_seeds: int,
+    n_eval_episodes: int,
+    n_dataset_episodes: int,
+    batch_size: int,
+    eval_seed: int,
+    option_pairs: tuple[str, ...],
+    sets: tuple[str, ...],
+    tuned: bool,
+    out: Path | None,
+    resume: bool,
+    plot_path: Path | None,
+    report_only: bool,
+) -> None:
+    """Learning curves and the training budget they set: score against updates on one env's data.
+
+    For each seed, a dataset collected with that seed; per algorithm and seed one training run
+    of --updates updates with a checkpoint every --every updates; each checkpoint evaluated
+    online at the training team size over --episodes episodes from --eval-seed (the same for
+    every algorithm and checkpoint). One record per (algorithm, seed, updates) in
+    OUT/records.jsonl. Then a table of each algorithm's mean normalized score over seeds with
+    its 95% t-interval at every update count, and the budget: the smallest update count where
+    bc's mean is within 5 points of its best mean (written to OUT/budget.json). A failing run or
+    checkpoint is recorded with its error and the others go on; the command then exits 1.
+
+    \b
+    Examples:
+      marl-bench curves --env pursuit --agents 2 --algo bc --algo implicit-ql --updates 8000
+      marl-bench curves --env pursuit --agents 2 --algo bc --updates 8000 --plot curves.png
+      marl-bench curves --env prison --agents 2 --algo bc --updates 4000 --every 500 --seeds 3
+      marl-bench curves --env prison ... --option include_last_wall=true --set hidden_size=64
+      marl-bench curves ... --out results/curves/pursuit --resume       # continue after a kill
+      marl-bench curves ... --updates 16000 --resume                    # extend every curve
+      marl-bench curves --out results/curves/pursuit-n2-expert --report-only --plot curves.png
+    """
+    from benchmark.curves import CurvesSpec, budget_lines, curves_table, report_curves, run_curves
+
+    console = make_console()
+    summary = None
+    if report_only:
+        if out is None:
+            raise UserError("--report-only reads --out: give the curves directory")
+    else:
+        missing = [
+            name
+            for name, value in (("--env", env), ("--agents", n_agents), ("--updates", n_updates))
+            if value is None
+        ]
+        if missing:
+            raise UserError(f"{missing[0]} is required (or --report-only with --out)")
+        if not algos:
+            raise UserError(
+                "--algo is required (repeatable; include bc, whose curve sets the budget)"
+            )
+        spec = CurvesSpec(
+            env=env,
+            n_agents=n_agents,
+            data=data,
+            algos=algos,
+            n_updates=n_updates,
+            checkpoint_every=checkpoint_every,
+            n_seeds=n_seeds,
+            n_eval_episodes=n_eval_episodes,
+            n_dataset_episodes=n_dataset_episodes,
+            env_options=parse_options(option_pairs),
+            overrides=_parse_sets(sets),
+            tuned=tuned,
+            batch_size=batch_size,
+            eval_seed=eval_seed,
+        )
+        out = out or Path("results") / "curves" / f"{env}-n{n_agents}-{data}"
+        summary = run_curves(spec, out, resume=resume, console=console)
+        console.print(
+            f"{summary.n_points} points, {summary.n_skipped} already done, {summary.n_ok} ok "
+            f"and {summary.n_failed} failed now, {summary.seconds:.0f} s; records in "
+            f"{out / 'records.jsonl'}"
+        )
+    report = report_curves(out, plot_path)
+    console.print(curves_table(report))
+    for line in budget_lines(report):
+        console.print(line, markup=False, highlight=False)
+    written = [out / "budget.json", *([plot_path] if plot_path else [])]
+    console.print(f"wrote {', '.join(map(str, written))}", markup=False, highlight=False)
+    if summary is not None and summary.n_failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

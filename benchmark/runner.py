@@ -227,7 +227,7 @@ def run_job(task: JobTask) -> list[dict[str, Any]]:
     try:
         algo = _train(task)
     except Exception as err:  # noqa: BLE001 - a failing cell is recorded, never fatal
-        error = _describe(err)
+        error = describe_error(err)
         return [_failed(task, n, error) for n in task.eval_agents]
     train_seconds = time.perf_counter() - started
     for n in task.eval_agents:
@@ -259,11 +259,12 @@ def run_job(task: JobTask) -> list[dict[str, Any]]:
                 }
             )
         except Exception as err:  # noqa: BLE001
-            records.append(_failed(task, n, _describe(err)))
+            records.append(_failed(task, n, describe_error(err)))
     return records
 
 
-def _describe(err: BaseException) -> str:
+def describe_error(err: BaseException) -> str:
+    """An exception in one line, with where it was raised (a failed record's error)."""
     frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
     where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
     return f"{type(err).__name__}: {err}{where}"
