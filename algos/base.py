@@ -11,8 +11,9 @@ An algorithm subclasses `Algorithm` and provides:
   `loss` takes: the differentiable loss of one update (the sum of every term,
   each optimiser's term depending only on its own parameters — detach the rest) and the metrics as
   0-d tensors;
-- `action_scores(obs, alive) -> (B, N, A)`: the logits or Q-values `act` maximises or samples
-  from (`alive` for methods whose agents exchange messages; the others ignore it);
+- `action_scores(obs, alive, positions) -> (B, N, A)`: the logits or Q-values `act` maximises or
+  samples from (`alive` and `positions` for methods whose agents exchange messages: who may talk
+  to whom; the others ignore both);
 - optionally `after_step()` (target networks, schedules) and `sampling_subset(data)` (which
   transitions `fit` may draw, e.g. filtered BC's best episodes; `fit` calls it through `attach`,
   which first measures the reward scale of configs with `reward_scale`, `self.reward_scale`);
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from algos.coordination import NEIGHBOURHOODS, check_positions
 from algos.data import Batch, DataSpec, OfflineData
 from algos.functional import masked_argmax, masked_softmax
 from algos.networks import ENCODER_KINDS
@@ -121,9 +123,19 @@ class CommunicatingConfig(AlgoConfig):
     coordination graph of `algos.coordination`); 0 rounds: decentralised."""
 
     graph_rounds: int = param(
-        0, "rounds of attention over alive teammates when acting, 0 = decentralised (DGN uses 2)"
+        0, "rounds of attention over each agent's neighbours, 0 = decentralised (DGN uses 2)"
     )
     n_heads: int = param(4, "attention heads per round (DGN: 8 over 128 units; ours 4 over 256)")
+    graph_neighbours: int = param(
+        4,
+        "k: an agent hears at most its k nearest alive teammates by position, itself included "
+        "(messages cost O(N k) per round); 0: the whole team, every alive teammate",
+    )
+    graph_neighbourhood: str = param(
+        "nearest",
+        f"whom of its k nearest an agent hears, one of {', '.join(NEIGHBOURHOODS)} (in-view: "
+        "only those within the env's view radius)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -132,6 +144,15 @@ class CommunicatingConfig(AlgoConfig):
         if self.n_heads < 1 or self.hidden_size % self.n_heads:
             raise UserError(
                 f"n_heads must divide hidden_size {self.hidden_size}, got {self.n_heads}"
+            )
+        if self.graph_neighbours < 0:
+            raise UserError(
+                f"graph_neighbours must be >= 0 (0: the whole team), got {self.graph_neighbours}"
+            )
+        if self.graph_neighbourhood not in NEIGHBOURHOODS:
+            raise UserError(
+                f"unknown graph_neighbourhood {self.graph_neighbourhood!r}; valid "
+                f"neighbourhoods: {', '.join(NEIGHBOURHOODS)}"
             )
 
 
@@ -203,8 +224,9 @@ class Algorithm:
         total = sum(terms.values())
         return total, {**metrics, "loss/total": total.detach()}
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        """(B, N, *obs_shape), (B, N) alive -> (B, N, A) logits or Q-values that `act` uses."""
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
+        """(B, N, *obs_shape), (B, N) alive, (B, N, 2) positions or None -> (B, N, A) logits or
+        Q-values that `act` uses."""
         raise NotImplementedError
 
     def after_step(self) -> None:
@@ -216,8 +238,16 @@ class Algorithm:
 
     # ------------------------------------------------------------------------------ provided
     def attach(self, data: OfflineData) -> Tensor | None:
-        """What `fit` calls once before training: measure the reward scale from `data` when the
-        config asks for it (`reward_scale` 0), then return `sampling_subset(data)`."""
+        """What `fit` calls once before training: check that `data` records the positions the
+        coordination graph needs (`check_positions`), measure the reward scale from `data` when
+        the config asks for it (`reward_scale` 0), then return `sampling_subset(data)`.
+
+        Raises:
+            UserError: message passing over a neighbourhood that needs positions `data` lacks.
+        """
+        config = self.config
+        if isinstance(config, CommunicatingConfig) and config.graph_rounds > 0:
+            check_positions(data, config.graph_neighbours, config.graph_neighbourhood)
         if getattr(self.config, "reward_scale", None) == 0:
             self.reward_scale = data.reward_scale()
         return self.sampling_subset(data)
@@ -248,6 +278,7 @@ class Algorithm:
         action_mask: Tensor | np.ndarray | None = None,
         greedy: bool = True,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        positions: Tensor | np.ndarray | None = None,
     ) -> Tensor:
         """Actions for a team of any size.
 
@@ -259,16 +290,25 @@ class Algorithm:
                 over legal actions (Boltzmann for Q-values).
             generator: the torch generator sampling draws from (on the algorithm's device), or
                 one per team of the batch: team b then draws exactly what it would alone.
+            positions: (N, 2) or (B, N, 2) every agent's position in the env now, which decides
+                who hears whom in a communicating algorithm (decentralised ones ignore it);
+                None: unknown (a communicating algorithm then needs k >= N).
 
         Returns:
             (N,) or (B, N) int64 actions, never an illegal one, on the algorithm's device.
+
+        Raises:
+            UserError: a communicating algorithm whose neighbourhood needs positions, given none.
         """
         obs = torch.as_tensor(obs, device=self.device)
         alive = torch.as_tensor(alive, device=self.device)
+        if positions is not None:
+            positions = torch.as_tensor(positions, device=self.device, dtype=torch.float32)
         single = alive.dim() == 1
         if single:
             obs, alive = obs.unsqueeze(0), alive.unsqueeze(0)
-        scores = self.action_scores(obs, alive.to(torch.bool))  # (B, N, A)
+            positions = None if positions is None else positions.unsqueeze(0)
+        scores = self.action_scores(obs, alive.to(torch.bool), positions)  # (B, N, A)
         if action_mask is None:
             mask = torch.ones_like(scores, dtype=torch.bool)
         else:

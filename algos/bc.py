@@ -105,6 +105,8 @@ class BC(Algorithm):
             config.encoder,
             config.n_heads,
             config.graph_rounds,
+            config.graph_neighbours,
+            config.graph_neighbourhood,
         )
         self.policy = self.add_network("policy", network)
         self.optimizers["policy"] = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
@@ -127,7 +129,7 @@ class BC(Algorithm):
         return torch.nonzero(data.return_rank < config.top_fraction).squeeze(1)
 
     def loss(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        logits = self.policy(batch.obs, batch.alive)  # (B, N, A)
+        logits = self.policy(batch.obs, batch.alive, batch.positions)  # (B, N, A)
         log_probs = masked_log_softmax(logits, batch.action_mask)
         nll = -gather_actions(log_probs, batch.actions)  # (B, N)
         cloned = batch.alive
@@ -139,5 +141,5 @@ class BC(Algorithm):
             accuracy = masked_mean(hits, cloned)
         return loss, {"loss/bc": loss.detach(), "train/accuracy": accuracy}
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        return self.policy(obs, alive)
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
+        return self.policy(obs, alive, positions)

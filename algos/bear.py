@@ -303,5 +303,5 @@ class BEAR(Algorithm):
                 self.config.log_multiplier_min, self.config.log_multiplier_max
             )
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
         return self.actor(obs)

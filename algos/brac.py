@@ -161,5 +161,5 @@ class BRAC(Algorithm):
     def after_step(self) -> None:
         soft_update(self.critic_target, self.critic, self.config.tau)
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
         return self.actor(obs)

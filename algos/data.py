@@ -17,6 +17,12 @@ Observations are stored once per observation row (each episode has one more obse
 steps); a transition indexes its observation row and the next one, so `obs` and `next_obs` share
 storage.
 
+Positions (`positions`, every agent's 2-d position, recorded by datasets of format 3 on) are kept
+when every dataset has them, padded agents at 0, and reach the batches as `positions` and
+`next_positions`: only the coordination graph reads them, to choose whom each agent hears
+(`algos.coordination`); no network takes them as an input feature. The env's view radius, from the
+datasets' metadata, is part of the `DataSpec`.
+
 No ground truth reaches an algorithm: the datasets' `policy_labels` (which behaviour drove each
 agent) are checked with every other array while loading and then dropped, so neither
 `OfflineData` nor a `Batch` carries them. Only evaluation code that scores how well a method
@@ -77,6 +83,9 @@ class Batch:
         episode_return: (B,) float32, team return of the episode each transition belongs to.
         state: (B, *state_shape) float32 global state, or None (see `OfflineData`).
         next_state: (B, *state_shape), or None.
+        positions: (B, N, 2) float32 every agent's position at `obs`, in the env's world units
+            (for the coordination graph's neighbourhoods only), or None when the data has none.
+        next_positions: (B, N, 2) float32 at `next_obs`, or None.
         episode_index: (B,) int64, the episode each transition belongs to, numbered across every
             dataset of the `OfflineData` (see `OfflineData.n_episodes`); None in hand-made
             batches.
@@ -97,6 +106,8 @@ class Batch:
     episode_return: Tensor
     state: Tensor | None = None
     next_state: Tensor | None = None
+    positions: Tensor | None = None
+    next_positions: Tensor | None = None
     episode_index: Tensor | None = None
 
     def __len__(self) -> int:
@@ -127,6 +138,8 @@ class DataSpec:
         state_shape: the global state's shape, or None when the data has no common state.
         obs_mean: normalisation mean, broadcast against an observation (see `obs_stats`).
         obs_std: normalisation standard deviation, same shape as `obs_mean`.
+        view_radius: how far an agent of the env sees, in the units of its positions (dataset
+            metadata, format 3 on), or None when unknown.
     """
 
     obs_shape: tuple[int, ...]
@@ -135,6 +148,7 @@ class DataSpec:
     state_shape: tuple[int, ...] | None
     obs_mean: np.ndarray
     obs_std: np.ndarray
+    view_radius: float | None = None
 
     @property
     def is_entity_rows(self) -> bool:
@@ -149,6 +163,7 @@ class DataSpec:
             "state_shape": None if self.state_shape is None else list(self.state_shape),
             "obs_mean": self.obs_mean.tolist(),
             "obs_std": self.obs_std.tolist(),
+            "view_radius": self.view_radius,
         }
 
     @classmethod
@@ -161,6 +176,7 @@ class DataSpec:
             state_shape=None if state is None else tuple(state),
             obs_mean=np.asarray(record["obs_mean"], dtype=np.float32),
             obs_std=np.asarray(record["obs_std"], dtype=np.float32),
+            view_radius=record.get("view_radius"),  # runs saved before format 3 have none
         )
 
 
@@ -226,9 +242,10 @@ class OfflineData:
 
     Build it with `OfflineData.from_datasets`. Attributes of interest: `spec` (a `DataSpec`),
     `env_name`, `env_options`, `n_agents` (the padded team size), `datasets` (one info dict per
-    dataset: id, path, content checksum, size), and `has_state`: the global state is kept only
-    when every dataset has one of the same shape (prison's state grows with the team, so mixing
-    team sizes drops it).
+    dataset: id, path, content checksum, size), `has_state`: the global state is kept only when
+    every dataset has one of the same shape (prison's state grows with the team, so mixing team
+    sizes drops it), and `has_positions`: positions are kept only when every dataset records them
+    (`without_positions` names those that do not).
     """
 
     def __init__(
@@ -238,6 +255,7 @@ class OfflineData:
         env_name: str,
         env_options: dict[str, Any],
         datasets: list[dict[str, Any]],
+        without_positions: list[str],
     ) -> None:
         self._arrays = arrays
         self.spec = spec
@@ -246,6 +264,9 @@ class OfflineData:
         self.datasets = datasets
         self.n_agents = int(arrays["actions"].shape[1])
         self.has_state = arrays["states"] is not None
+        self.has_positions = arrays["positions"] is not None
+        #: The ids of the datasets that record no positions (collected before format 3).
+        self.without_positions = without_positions
         self._obs_rows = arrays["obs_rows"]
         self._all_legal = torch.ones(
             (1, 1, spec.n_actions), dtype=torch.bool, device=arrays["actions"].device
@@ -344,11 +365,17 @@ class OfflineData:
             None if "state" not in arrays else arrays["state"].shape[1:] for _, _, arrays in loaded
         }
         keep_state = len(state_shapes) == 1 and None not in state_shapes
+        without_positions = [
+            info["dataset_id"] for info, _, arrays in loaded if "positions" not in arrays
+        ]
+        keep_positions = not without_positions
+        # One env and options: one radius; datasets before format 3 record none.
+        radii = {meta.get("view_radius") for _, meta, _ in loaded} - {None}
 
         parts: dict[str, list[np.ndarray]] = {}
         row_offset = episode_offset = 0
         for index, (_, _, arrays) in enumerate(loaded):
-            part = cls._prepare(arrays, n_agents, obs_shape, n_actions, keep_state)
+            part = cls._prepare(arrays, n_agents, obs_shape, n_actions, keep_state, keep_positions)
             part["obs_rows"] = part["obs_rows"] + row_offset
             part["episode_index"] = part["episode_index"] + episode_offset
             part["dataset_index"] = np.full(len(part["actions"]), index, dtype=np.int64)
@@ -366,14 +393,17 @@ class OfflineData:
             state_shape=None if state_shape is None else tuple(int(s) for s in state_shape),
             obs_mean=mean,
             obs_std=std,
+            view_radius=float(radii.pop()) if len(radii) == 1 else None,
         )
         tensors: dict[str, Tensor | None] = {
             name: torch.from_numpy(np.ascontiguousarray(values)).to(device)
             for name, values in merged.items()
         }
         tensors.setdefault("states", None)
+        tensors.setdefault("positions", None)
         tensors.setdefault("obs_action_mask", None)
-        return cls(tensors, spec, env_name, env_options, [info for info, _, _ in loaded])
+        datasets = [info for info, _, _ in loaded]
+        return cls(tensors, spec, env_name, env_options, datasets, without_positions)
 
     @staticmethod
     def _prepare(
@@ -382,6 +412,7 @@ class OfflineData:
         obs_shape: tuple[int, ...],
         n_actions: int,
         keep_state: bool,
+        keep_positions: bool,
     ) -> dict[str, np.ndarray]:
         """One dataset's arrays, padded to the common team size and row count."""
         obs_rows, next_rows, episode_index = transition_rows(arrays["episode_lengths"])
@@ -415,6 +446,8 @@ class OfflineData:
             prepared["obs_action_mask"] = _pad(arrays["action_mask"], 1, n_agents, True)
         if keep_state:
             prepared["states"] = arrays["state"].astype(np.float32)
+        if keep_positions:
+            prepared["positions"] = _pad(arrays["positions"], 1, n_agents, 0.0)
         return prepared
 
     def reward_scale(self) -> float:
@@ -465,6 +498,7 @@ class OfflineData:
             mask = take("obs_action_mask", rows)
             next_mask = take("obs_action_mask", next_rows)
         has_state = arrays["states"] is not None
+        has_positions = arrays["positions"] is not None
         return Batch(
             obs=take("observations", rows),
             actions=take("actions"),
@@ -482,4 +516,6 @@ class OfflineData:
             episode_index=take("episode_index"),
             state=take("states", rows) if has_state else None,
             next_state=take("states", next_rows) if has_state else None,
+            positions=take("positions", rows) if has_positions else None,
+            next_positions=take("positions", next_rows) if has_positions else None,
         )

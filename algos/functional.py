@@ -268,27 +268,39 @@ def masked_attention(
     """Multi-head scaled dot-product attention over the keys that `key_mask` allows.
 
     The one mask rule of every attention over agents (`algos.coordination`, `algos.qmix`): each
-    query attends only to allowed keys (alive agents), with weights softmax(q · k / √D) over them
-    and exactly 0 on the others; a query with no allowed key (a team with nobody alive) gets all
-    weights 0, hence an output of 0 — finite, and with finite gradients (no softmax over −inf
-    alone, whose NaN would reach the gradients even behind a `torch.where`).
+    query attends only to allowed keys (alive agents, or its neighbours), with weights
+    softmax(q · k / √D) over them and exactly 0 on the others; a query with no allowed key (a
+    team with nobody alive) gets all weights 0, hence an output of 0 — finite, and with finite
+    gradients (no softmax over −inf alone, whose NaN would reach the gradients even behind a
+    `torch.where`).
+
+    Two layouts: every query over the same Nk keys (dense), or each query over its own K keys,
+    gathered beforehand (a neighbourhood per agent: the cost grows with Nq · K, not Nq · Nk).
 
     Args:
         query: (B, heads, Nq, D).
-        key: (B, heads, Nk, D).
-        value: (B, heads, Nk, Dv).
-        key_mask: (B, Nk) bool, the keys that may be attended to.
+        key: (B, heads, Nk, D) shared keys, or (B, heads, Nq, K, D) each query's own.
+        value: (B, heads, Nk, Dv), or (B, heads, Nq, K, Dv), as `key`.
+        key_mask: (B, Nk) bool, the keys that may be attended to; (B, Nq, K) with own keys.
 
     Returns:
-        (outputs (B, heads, Nq, Dv), weights (B, heads, Nq, Nk)).
+        (outputs (B, heads, Nq, Dv), weights (B, heads, Nq, Nk) or (B, heads, Nq, K)).
     """
-    scores = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])  # (B, heads, Nq, Nk)
-    allowed = key_mask[:, None, None, :]  # (B, 1, 1, Nk)
+    shared = key.dim() == query.dim()
+    if shared:
+        scores = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])  # (B, heads, Nq, Nk)
+        allowed = key_mask[:, None, None, :]  # (B, 1, 1, Nk)
+    else:
+        scores = (query.unsqueeze(-2) @ key.transpose(-1, -2)).squeeze(-2)  # (B, heads, Nq, K)
+        scores = scores / math.sqrt(query.shape[-1])
+        allowed = key_mask[:, None]  # (B, 1, Nq, K)
     # Where no key is allowed the softmax runs over every key (finite) and is then zeroed.
-    nothing_allowed = ~key_mask.any(dim=-1)[:, None, None, None]  # (B, 1, 1, 1)
+    nothing_allowed = ~allowed.any(dim=-1, keepdim=True)
     scores = scores.masked_fill(~(allowed | nothing_allowed), float("-inf"))
     weights = torch.softmax(scores, dim=-1).masked_fill(~allowed, 0.0)
-    return weights @ value, weights
+    if shared:
+        return weights @ value, weights
+    return (weights.unsqueeze(-2) @ value).squeeze(-2), weights  # (B, heads, Nq, Dv)
 
 
 @torch.no_grad()

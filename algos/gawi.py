@@ -3,9 +3,9 @@
 The project's method (docs/method.md gives the design and the reasons). Three parts:
 
 1. Coordination graph: every agent encodes its own observation with shared weights, then the
-   agents exchange messages by attention over their alive teammates (`algos.coordination`), so
-   the same weights act for any team size. Policy and critic each have their own encoder and
-   graph.
+   agents exchange messages by attention over their k nearest alive teammates
+   (`algos.coordination`), so the same weights act for any team size. Policy and critic each have
+   their own encoder and graph.
 2. In-sample critic, Implicit Q-Learning (Kostrikov et al. 2022, "Offline Reinforcement Learning
    with Implicit Q-Learning", eqs. 5-6): V(s) is the `expectile` (0.7; the paper's τ) of the
    target Q of dataset actions, Q(s, a) regresses on r + γ · bootstrap · V(s'). No action
@@ -57,7 +57,7 @@ from algos.base import (
     Algorithm,
     param,
 )
-from algos.coordination import GraphNetwork
+from algos.coordination import GraphNetwork, cat_positions
 from algos.data import Batch, OfflineData
 from algos.functional import (
     advantage_weights,
@@ -146,7 +146,7 @@ class GAWIConfig(ImplicitQLConfig):
     other defaults of the same fields (registry)."""
 
     graph_rounds: int = param(
-        1, "rounds of attention over alive teammates, 0 = independent agents (DGN uses 2)"
+        1, "rounds of attention over each agent's neighbours, 0 = independent agents (DGN uses 2)"
     )
     quality_beta: float = param(
         10.0,
@@ -204,6 +204,8 @@ class GAWI(Algorithm):
                 config.encoder,
                 config.n_heads,
                 config.graph_rounds,
+                config.graph_neighbours,
+                config.graph_neighbourhood,
             )
 
         self.policy = self.add_network("policy", graph_network(n_actions))
@@ -238,13 +240,16 @@ class GAWI(Algorithm):
         size = len(batch)
         # One forward of the critic over s and s' (the s' half only gives V(s') for the target).
         outputs = self.critic(
-            torch.cat([batch.obs, batch.next_obs]), torch.cat([batch.alive, batch.next_alive])
+            torch.cat([batch.obs, batch.next_obs]),
+            torch.cat([batch.alive, batch.next_alive]),
+            cat_positions(batch.positions, batch.next_positions),
         )
         q, value = self._split(outputs[:size])  # (B, N, A), (B, N)
         next_value = self._split(outputs[size:])[1].detach()  # (B, N)
         with torch.no_grad():
             q_target = gather_actions(
-                self._split(self.critic_target(batch.obs, batch.alive))[0], batch.actions
+                self._split(self.critic_target(batch.obs, batch.alive, batch.positions))[0],
+                batch.actions,
             )
             target = self.reward_scale * batch.rewards + config.gamma * torch.where(
                 batch.bootstrap, next_value, 0.0
@@ -256,7 +261,8 @@ class GAWI(Algorithm):
         advantage = q_target - value.detach()  # (B, N)
         weight = advantage_weights(advantage, config.beta, config.max_weight)
         trust = self._batch_trust(batch)
-        log_probs = masked_log_softmax(self.policy(batch.obs, batch.alive), batch.action_mask)
+        logits = self.policy(batch.obs, batch.alive, batch.positions)  # (B, N, A)
+        log_probs = masked_log_softmax(logits, batch.action_mask)
         nll = -gather_actions(log_probs, batch.actions)  # (B, N)
         policy_loss = masked_mean(weight * trust * nll, batch.alive)
 
@@ -291,8 +297,8 @@ class GAWI(Algorithm):
     @torch.no_grad()
     def advantages(self, batch: Batch) -> Tensor:
         """(B, N) A(s, a_data) = Q_target(s, a_data) − V(s) of the batch's agents."""
-        q_target = self._split(self.critic_target(batch.obs, batch.alive))[0]
-        value = self._split(self.critic(batch.obs, batch.alive))[1]
+        q_target = self._split(self.critic_target(batch.obs, batch.alive, batch.positions))[0]
+        value = self._split(self.critic(batch.obs, batch.alive, batch.positions))[1]
         return gather_actions(q_target, batch.actions) - value
 
     @torch.no_grad()
@@ -303,8 +309,9 @@ class GAWI(Algorithm):
         so it still ranks agents in states that only poor agents visit, where an in-sample V has
         learned nothing better than their own actions (docs/method.md measures both).
         """
-        value = self._split(self.critic(batch.obs, batch.alive))[1]
-        next_value = self._split(self.critic(batch.next_obs, batch.next_alive))[1]
+        value = self._split(self.critic(batch.obs, batch.alive, batch.positions))[1]
+        next_outputs = self.critic(batch.next_obs, batch.next_alive, batch.next_positions)
+        next_value = self._split(next_outputs)[1]
         bootstrap = torch.where(batch.bootstrap, next_value, 0.0)
         return self.reward_scale * batch.rewards + self.config.gamma * bootstrap - value
 
@@ -350,9 +357,10 @@ class GAWI(Algorithm):
         )
 
     # ---------------------------------------------------------------------------- acting
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        """Policy logits (B, N, A); `alive` decides who takes part in the message passing."""
-        return self.policy(obs, alive)
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
+        """Policy logits (B, N, A); `alive` and `positions` decide who hears whom in the message
+        passing."""
+        return self.policy(obs, alive, positions)
 
     # ------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from algos.base import (
     check_positive,
     param,
 )
-from algos.coordination import team_network
+from algos.coordination import cat_positions, team_network
 from algos.data import Batch
 from algos.functional import cql_term, gather_actions, masked_mean, soft_update, td_target
 from datagen.errors import UserError
@@ -84,6 +84,8 @@ class IDQN(Algorithm):
             config.encoder,
             config.n_heads,
             config.graph_rounds,
+            config.graph_neighbours,
+            config.graph_neighbourhood,
         )
         self.q = self.add_network("q", q_network)
         self.q_target = self.add_network("q_target", copy.deepcopy(q_network))
@@ -95,11 +97,15 @@ class IDQN(Algorithm):
         # One forward of the online network over obs and next_obs together (its next-state
         # half only picks the double-DQN action, without gradient).
         both = self.q(
-            torch.cat([batch.obs, batch.next_obs]), torch.cat([batch.alive, batch.next_alive])
+            torch.cat([batch.obs, batch.next_obs]),
+            torch.cat([batch.alive, batch.next_alive]),
+            cat_positions(batch.positions, batch.next_positions),
         )  # (2B, N, A)
         q, next_q_online = both[: len(batch)], both[len(batch) :].detach()
         with torch.no_grad():
-            next_q_target = self.q_target(batch.next_obs, batch.next_alive)  # (B, N, A)
+            next_q_target = self.q_target(
+                batch.next_obs, batch.next_alive, batch.next_positions
+            )  # (B, N, A)
         target = td_target(
             self.reward_scale * batch.rewards,
             batch.bootstrap,
@@ -123,5 +129,5 @@ class IDQN(Algorithm):
     def after_step(self) -> None:
         soft_update(self.q_target, self.q, self.config.tau)
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        return self.q(obs, alive)
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
+        return self.q(obs, alive, positions)

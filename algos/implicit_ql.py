@@ -16,8 +16,8 @@ Deviations:
 - multi-agent: one set of networks shared by every agent (parameter sharing, no agent id), each
   agent acting from its own observation and learning from its own reward and bootstrap; losses
   are means over alive agents. Decentralised by default; with `graph_rounds` > 0 (the
-  `implicit-ql-comm` entry) every network passes messages over alive teammates with the same
-  coordination graph as gawi (communicating);
+  `implicit-ql-comm` entry) every network passes messages over each agent's nearest alive
+  teammates with the same coordination graph as gawi (communicating);
 - the reward scale is taken from the data for every env (`reward_scale` 0, the default): rewards
   are multiplied by 1 / their standard deviation over alive agent-steps, where the reference
   scales locomotion rewards by 1000 / (max − min episode return). β and the cap act on
@@ -118,6 +118,8 @@ class ImplicitQL(Algorithm):
                 config.encoder,
                 config.n_heads,
                 config.graph_rounds,
+                config.graph_neighbours,
+                config.graph_neighbourhood,
             )
 
         # Two Q networks in one module: outputs (B, N, 2 A), the first A and the last A.
@@ -133,7 +135,7 @@ class ImplicitQL(Algorithm):
     def _twin_q(self, network: nn.Module, batch: Batch) -> Tensor:
         """(2, B, N): each Q network's value of the batch's dataset actions."""
         actions = batch.actions
-        both = network(batch.obs, batch.alive).unflatten(
+        both = network(batch.obs, batch.alive, batch.positions).unflatten(
             -1, (2, self.spec.n_actions)
         )  # (B, N, 2, A)
         return gather_actions(both.movedim(-2, 0), actions.expand(2, *actions.shape))
@@ -142,10 +144,11 @@ class ImplicitQL(Algorithm):
         config = self.config
         with torch.no_grad():
             q_target = self._twin_q(self.critics_target, batch).amin(0)
-            next_value = self.value(batch.next_obs, batch.next_alive)[..., 0]  # (B, N)
+            next_value = self.value(batch.next_obs, batch.next_alive, batch.next_positions)
+            next_value = next_value[..., 0]  # (B, N)
             rewards = self.reward_scale * batch.rewards
             target = rewards + config.gamma * torch.where(batch.bootstrap, next_value, 0.0)
-        value = self.value(batch.obs, batch.alive)[..., 0]  # (B, N)
+        value = self.value(batch.obs, batch.alive, batch.positions)[..., 0]  # (B, N)
         v_loss = masked_mean(expectile_loss(q_target - value, config.expectile), batch.alive)
 
         q_data = self._twin_q(self.critics, batch)  # (2, B, N)
@@ -153,7 +156,8 @@ class ImplicitQL(Algorithm):
 
         advantage = q_target - value.detach()  # (B, N)
         weight = advantage_weights(advantage, config.beta, config.max_weight)
-        log_probs = masked_log_softmax(self.policy(batch.obs, batch.alive), batch.action_mask)
+        logits = self.policy(batch.obs, batch.alive, batch.positions)  # (B, N, A)
+        log_probs = masked_log_softmax(logits, batch.action_mask)
         nll = -gather_actions(log_probs, batch.actions)  # (B, N)
         policy_loss = masked_mean(weight * nll, batch.alive)
 
@@ -171,5 +175,5 @@ class ImplicitQL(Algorithm):
     def after_step(self) -> None:
         soft_update(self.critics_target, self.critics, self.config.tau)
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
-        return self.policy(obs, alive)
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
+        return self.policy(obs, alive, positions)

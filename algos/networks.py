@@ -184,9 +184,11 @@ class AgentNetwork(nn.Module):
         flat = obs.reshape(-1, *obs.shape[len(batch_shape) :])  # (B * N, *O)
         return self.encoder(flat).reshape(*batch_shape, -1)  # (B, N, H)
 
-    def forward(self, obs: Tensor, alive: Tensor | None = None) -> Tensor:
-        """(B, N, *O) -> (B, N, outputs); `alive` is ignored (each agent acts on its own), so a
-        `GraphNetwork` and an `AgentNetwork` are called alike."""
+    def forward(
+        self, obs: Tensor, alive: Tensor | None = None, positions: Tensor | None = None
+    ) -> Tensor:
+        """(B, N, *O) -> (B, N, outputs); `alive` and `positions` are ignored (each agent acts on
+        its own), so a `GraphNetwork` and an `AgentNetwork` are called alike."""
         return self.head(self.features(obs))  # (B, N, outputs)
 
 

@@ -349,7 +349,7 @@ class QMIX(Algorithm):
         soft_update(self.q_target, self.q, self.config.tau)
         soft_update(self.mixer_target, self.mixer, self.config.tau)
 
-    def action_scores(self, obs: Tensor, alive: Tensor) -> Tensor:
+    def action_scores(self, obs: Tensor, alive: Tensor, positions: Tensor | None) -> Tensor:
         # Q_tot is monotone in every utility, so each agent's best utility is its part of the
         # team's best joint action: acting needs no mixer and no other agent.
         return self.q(obs)

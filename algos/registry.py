@@ -109,7 +109,8 @@ ENTRIES: tuple[AlgoEntry, ...] = (
     AlgoEntry.of(IDQN),
     AlgoEntry.of(ImplicitQL),
     # Communicating variants: the same algorithms with gawi's coordination graph (one round of
-    # attention over alive teammates) in every network, compared with gawi within their class.
+    # attention over each agent's nearest alive teammates) in every network, compared with gawi
+    # within their class.
     AlgoEntry(
         "bc-comm",
         BC,

@@ -17,6 +17,8 @@ A run directory holds:
 
 Resuming restores everything in the checkpoint and drops metric rows logged after it, so a run
 interrupted at any point and resumed ends with exactly the parameters of an uninterrupted run.
+A run saved before bounded neighbourhoods reads as it was trained
+(`run_config_before_neighbourhoods`), so it resumes and evaluates unchanged.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from algos.base import Algorithm
+from algos.base import Algorithm, CommunicatingConfig
 from algos.data import OfflineData
 from datagen.errors import UserError
 from datagen.paths import git_commit
@@ -82,7 +84,7 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_run_config(run_dir: Path | str) -> dict[str, Any]:
-    """config.json of a run.
+    """config.json of a run (as `run_config_before_neighbourhoods` reads older ones).
 
     Raises:
         UserError: when `run_dir` is not a run directory.
@@ -90,7 +92,24 @@ def read_run_config(run_dir: Path | str) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise UserError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
-    return json.loads(path.read_text())
+    return run_config_before_neighbourhoods(json.loads(path.read_text()))
+
+
+def run_config_before_neighbourhoods(record: dict[str, Any]) -> dict[str, Any]:
+    """config.json of a run saved before bounded neighbourhoods, as it reads now: its spec has no
+    `view_radius` (unknown: None), and a config with `graph_rounds` has no `graph_neighbours`
+    nor `graph_neighbourhood`. A communicating run (rounds > 0) heard every alive teammate: the
+    whole team, `graph_neighbours` 0; a decentralised one never read either field, which take
+    their defaults. Newer runs are returned unchanged."""
+    spec, config = record["spec"], record["config"]
+    if "graph_rounds" in config and "graph_neighbours" not in config:
+        defaults = {f.name: f.default for f in fields(CommunicatingConfig)}
+        config = {
+            **config,
+            "graph_neighbours": 0 if config["graph_rounds"] > 0 else defaults["graph_neighbours"],
+            "graph_neighbourhood": defaults["graph_neighbourhood"],
+        }
+    return {**record, "spec": {"view_radius": None, **spec}, "config": config}
 
 
 def save_checkpoint(

@@ -10,7 +10,9 @@ algorithm's networks normalise observations themselves, with the statistics of i
 so raw observations are passed exactly as the env returns them.
 
 Both ways pass the env's action masks to `act` (`env_action_masks`); none of the current envs has
-any, so today they pass None (every action legal).
+any, so today they pass None (every action legal). Both also pass every agent's current position
+(`env_positions`, or the batch's `positions()`, pursuit's vectorised engine included): a
+communicating algorithm chooses from them whom each agent hears; decentralised ones ignore them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from algos.registry import build_algorithm
 from algos.train import LATEST, load_checkpoint, read_run_config
 from datagen.dataset import open_dataset
 from datagen.envs import check_request
+from datagen.envs.wrappers import TeamEnv
 from datagen.errors import UserError
 from datagen.policies import TeamAction
 from datagen.policies.evaluate import Evaluation, evaluate_batched
@@ -109,6 +112,13 @@ def env_action_masks(env: Any) -> np.ndarray | None:
     return legal
 
 
+def env_positions(env: Any) -> np.ndarray | None:
+    """Every agent's position now, (N, 2) float32 in `possible_agents` order, as a `TeamEnv`
+    reports it (`TeamEnv.positions`); None for any other env (a bare PettingZoo env), with which
+    a communicating algorithm acts only when every agent hears the whole team."""
+    return env.positions() if isinstance(env, TeamEnv) else None
+
+
 def episode_generator(rng: np.random.Generator, device: torch.device) -> torch.Generator:
     """The torch generator a sampling policy draws its actions from in one episode, seeded from
     the episode's numpy generator (`numpy.random.default_rng(episode seed)`, fresh)."""
@@ -139,7 +149,10 @@ class RunPolicy:
         self, env: Any, obs: np.ndarray, alive: np.ndarray, rng: np.random.Generator
     ) -> TeamAction:
         masks = env_action_masks(env)
-        actions = self.algo.act(obs, alive, masks, self.greedy, self.generator).cpu().numpy()
+        actions = self.algo.act(
+            obs, alive, masks, self.greedy, self.generator, positions=env_positions(env)
+        )
+        actions = actions.cpu().numpy()
         n_actions = self.algo.spec.n_actions
         probs = np.zeros((len(actions), n_actions), dtype=np.float32)
         probs[np.arange(len(actions)), actions] = 1.0
@@ -168,8 +181,9 @@ class LearnedActors:
     """Builds the batch actor of a trained algorithm for an env batch (`evaluate_batched`): every
     running episode's team in one forward pass; sampled actions (greedy False) draw, episode by
     episode, from the generator `RunPolicy` would use, so a batch plays what one-at-a-time
-    evaluation plays; each episode's action masks come from its env (`env_action_masks`) as they
-    do for `RunPolicy`. Picklable: the algorithm travels to worker processes as its state.
+    evaluation plays; each episode's action masks come from its env (`env_action_masks`) and its
+    agents' positions from the batch, as they do for `RunPolicy`. Picklable: the algorithm
+    travels to worker processes as its state.
 
     Args:
         algo: the algorithm.
@@ -189,7 +203,9 @@ class LearnedActors:
         # A batch of `TeamEnv`s has its envs; pursuit's vectorised engine has none (and no masks).
         envs = getattr(batch, "envs", None)
 
-        def act(obs: np.ndarray, alive: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        def act(
+            obs: np.ndarray, alive: np.ndarray, positions: np.ndarray, rows: np.ndarray
+        ) -> np.ndarray:
             chosen = None if generators is None else [generators[b] for b in rows]
             masks = None
             found = [] if envs is None else [env_action_masks(envs[b]) for b in rows]
@@ -197,7 +213,8 @@ class LearnedActors:
                 every = np.ones((alive.shape[1], self.algo.spec.n_actions), dtype=bool)
                 masks = np.stack([every if mask is None else mask for mask in found])  # (R, N, A)
             with torch.no_grad():
-                return self.algo.act(obs, alive, masks, self.greedy, chosen).cpu().numpy()
+                actions = self.algo.act(obs, alive, masks, self.greedy, chosen, positions=positions)
+                return actions.cpu().numpy()
 
         return act
 

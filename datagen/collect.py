@@ -72,6 +72,7 @@ def rollout_episode(
     return Episode(
         observations=np.stack([steps[0].obs] + [s.next_obs for s in steps]),
         alive=np.stack([steps[0].alive] + [s.next_alive for s in steps]),
+        positions=np.stack([steps[0].positions] + [s.next_positions for s in steps]),
         actions=np.stack([s.decision.actions for s in steps]).astype(np.int64),
         rewards=np.stack([s.rewards for s in steps]),
         terminations=np.stack([s.terminated for s in steps]),
@@ -416,6 +417,7 @@ def collect(request: CollectRequest, on_episode: EpisodeCallback | None = None) 
                 "observation_space": space_dict(env.observation_space(agent)),
                 "action_space": space_dict(env.action_space(agent)),
                 "state_space": None if env.state_space is None else space_dict(env.state_space),
+                "view_radius": env.view_radius,
                 "policy": policy.spec(),
                 "quality": quality_recipe(request, policy),
                 "seed": request.seed,

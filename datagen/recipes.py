@@ -8,7 +8,10 @@ they set: `collect_command` writes a request with it and `collect_request` reads
 two cannot drift apart.
 
 `rebuild` collects a registry entry's dataset from its recipe into a scratch folder and moves it to
-the data home only when its content checksum is the registry's.
+the data home only when its content checksum is the registry's. An entry published in format 2
+pins the content without `positions` (format 3 added them): a rebuild whose other arrays match it
+is written again without them (`_as_published_in_format_2`), so that it holds exactly the
+published content.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from rich.progress import Progress
 
 from datagen.clikit import parse_options
 from datagen.collect import CollectRequest, EpisodeCallback, collect
+from datagen.dataset.format import Episode
 from datagen.dataset.ids import DatasetId
+from datagen.dataset.migrate import ARRAYS_SINCE_V3, content_checksum_v2
 from datagen.dataset.reader import Dataset
 from datagen.dataset.registry import RegistryEntry
-from datagen.dataset.writer import temporary_path
+from datagen.dataset.writer import temporary_path, write_dataset
 from datagen.envs import get_spec
 from datagen.errors import UserError
 from datagen.policies.registry import DEFAULT_DEGENERATE_MODE
@@ -267,6 +272,10 @@ def rebuild(entry: RegistryEntry, target: Path, *, show_progress: bool = False) 
             built = collect(request, on_episode=on_episode)
         with Dataset(built) as dataset:
             content = dataset.metadata["content_checksum"]
+            published_in_format_2 = content_checksum_v2(dataset.metadata["checksums"])
+        if content != entry.content_checksum and published_in_format_2 == entry.content_checksum:
+            built = _as_published_in_format_2(built, Path(scratch) / "format-2" / target.name)
+            content = published_in_format_2
         if content != entry.content_checksum:
             raise UserError(
                 f"the rebuilt {entry.dataset_id} has content_checksum {content}, the registry "
@@ -275,6 +284,35 @@ def rebuild(entry: RegistryEntry, target: Path, *, show_progress: bool = False) 
             )
         _move_into_place(built, target)
     return target
+
+
+class _WithoutArraysSinceV3:
+    """A dataset's episodes without the arrays format 3 added (an `EpisodeSource`)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def length(self, index: int) -> int:
+        return self.dataset.length(index)
+
+    def episode(self, index: int) -> Episode:
+        return dataclasses.replace(self.dataset.episode(index), **dict.fromkeys(ARRAYS_SINCE_V3))
+
+
+def _as_published_in_format_2(built: Path, out: Path) -> Path:
+    """Write `built` again at `out` without the arrays format 3 added (`ARRAYS_SINCE_V3`): the
+    content a registry entry published in format 2 pins. Returns `out`."""
+    with Dataset(built) as dataset:
+        metadata = {
+            key: value
+            for key, value in dataset.metadata.items()
+            if key not in ("checksums", "content_checksum")
+        }
+        write_dataset(out, dataset.format, _WithoutArraysSinceV3(dataset), metadata)
+    return out
 
 
 @contextmanager

@@ -3,10 +3,10 @@ array the env produces with what is stored.
 
 Episode e is replayed on a freshly built env (`env_from_record(metadata["env"])`) from
 `reset(seed=metadata["episode_seeds"][e])`, feeding the stored actions. At every step the
-observations, `alive` flags, global state (when stored), rewards, terminations and truncations must
-equal the stored rows bit for bit, the episode must end exactly where the stored one ends, and each
-stored action must have had a positive probability under the stored `behaviour_probs`. The first
-difference is reported by episode, step, agent and array.
+observations, `alive` flags, positions and global state (when stored), rewards, terminations and
+truncations must equal the stored rows bit for bit, the episode must end exactly where the stored
+one ends, and each stored action must have had a positive probability under the stored
+`behaviour_probs`. The first difference is reported by episode, step, agent and array.
 
 docs/dataset-format.md carries the same replay written with numpy, h5py/zarr, PettingZoo and
 SuperSuit only; `tests/datagen/test_replay.py` runs both.
@@ -123,6 +123,9 @@ def _replay_episode(dataset: Dataset, index: int) -> int:
             _compare(index, step, "observations", stored.observations[row], _team(obs), agent_ids)
             alive = _team({a: infos[a]["alive"] for a in agent_ids})
             _compare(index, step, "alive", stored.alive[row], alive, agent_ids)
+            if stored.positions is not None:
+                positions = _team({a: infos[a]["position"] for a in agent_ids})
+                _compare(index, step, "positions", stored.positions[row], positions, agent_ids)
             if stored.state is not None:
                 _compare(index, step, "state", stored.state[row], env.state(), None)
 

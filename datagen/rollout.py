@@ -37,6 +37,9 @@ class Transition:
         rewards: (N,) float32.
         terminated: (N,) bool.
         truncated: (N,) bool.
+        positions: (N, 2) float32, every agent's position at `obs` (`TeamEnv`'s
+            `infos[agent]["position"]`).
+        next_positions: (N, 2) float32, at `next_obs`.
         state: global state at `obs`, when asked for and the env has one.
         next_state: global state at `next_obs`, likewise.
     """
@@ -49,6 +52,8 @@ class Transition:
     rewards: np.ndarray
     terminated: np.ndarray
     truncated: np.ndarray
+    positions: np.ndarray
+    next_positions: np.ndarray
     state: np.ndarray | None = None
     next_state: np.ndarray | None = None
 
@@ -73,6 +78,7 @@ def play(
     policy.reset(env, rng)
     team_obs = np.stack([obs[a] for a in agent_ids])
     alive = _team({a: infos[a]["alive"] for a in agent_ids}, agent_ids, bool)
+    positions = _team({a: infos[a]["position"] for a in agent_ids}, agent_ids, np.float32)
     state = env.state() if read_state else None
     while env.agents:
         decision = policy.act(env, team_obs, alive, rng)
@@ -82,6 +88,7 @@ def play(
         )
         next_obs = np.stack([obs[a] for a in agent_ids])
         next_alive = _team({a: infos[a]["alive"] for a in agent_ids}, agent_ids, bool)
+        next_positions = _team({a: infos[a]["position"] for a in agent_ids}, agent_ids, np.float32)
         next_state = env.state() if read_state else None
         yield Transition(
             obs=team_obs,
@@ -92,15 +99,17 @@ def play(
             rewards=_team(rewards, agent_ids, np.float32),
             terminated=_team(terminated, agent_ids, bool),
             truncated=_team(truncated, agent_ids, bool),
+            positions=positions,
+            next_positions=next_positions,
             state=state,
             next_state=next_state,
         )
-        team_obs, alive, state = next_obs, next_alive, next_state
+        team_obs, alive, positions, state = next_obs, next_alive, next_positions, next_state
 
 
-#: `act(obs (R, N, ...), alive (R, N), rows (R,)) -> actions (R, N)`: the actions of the R episodes
-#: still running (`rows` are their slots in the batch), all in one call.
-BatchActor = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: `act(obs (R, N, ...), alive (R, N), positions (R, N, 2), rows (R,)) -> actions (R, N)`: the
+#: actions of the R episodes still running (`rows` are their slots in the batch), all in one call.
+BatchActor = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -114,7 +123,8 @@ class BatchEpisode:
 
 def play_batch(batch: Any, act: BatchActor, seeds: list[int]) -> list[BatchEpisode]:
     """Play one episode per seed on `batch` (a `datagen.envs.batch` batch of len(seeds) slots),
-    asking `act` once per step for the actions of every episode still running.
+    asking `act` once per step for the actions of every episode still running, given their
+    observations, alive flags and positions.
 
     Episode b starts from `reset(seed=seeds[b])`; its team return sums each step's rewards over
     agents in float64, as `play` does, so an actor that acts as a policy would on each episode
@@ -127,7 +137,8 @@ def play_batch(batch: Any, act: BatchActor, seeds: list[int]) -> list[BatchEpiso
     while running.any():
         rows = np.flatnonzero(running)
         actions = np.zeros(alive.shape, dtype=np.int64)  # (B, N); ended episodes ignore theirs
-        actions[rows] = act(obs[rows], alive[rows], rows)
+        positions = batch.positions()  # (B, N, 2)
+        actions[rows] = act(obs[rows], alive[rows], positions[rows], rows)
         step = batch.step(actions)
         for b in rows:
             totals[b] += float(step.rewards[b].sum(dtype=np.float64))

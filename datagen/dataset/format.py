@@ -3,6 +3,9 @@
 Agents live on axis 1 in `possible_agents` order; episodes are concatenated on axis 0. Arrays
 indexed by observation have T + 1 rows per episode (the final observation is kept), arrays
 indexed by step have T rows. See docs/dataset-format.md for the full contract.
+
+`positions` (format 3 on) records where every agent is, in the env's world units; it serves only to
+decide which teammates may exchange messages (`algos.coordination`), never as an input feature.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from typing import Any
 import numpy as np
 
 #: The format datasets are written in; `migrate` reads older ones.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: Arrays with T + 1 rows per episode.
-OBS_ARRAYS = ("observations", "alive", "state", "action_mask")
+OBS_ARRAYS = ("observations", "alive", "positions", "state", "action_mask")
 #: Arrays with T rows per episode.
 STEP_ARRAYS = (
     "actions",
@@ -28,7 +31,8 @@ STEP_ARRAYS = (
     "behaviour_probs",
     "policy_labels",
 )
-#: Arrays every dataset has (`state` and `action_mask` only when the env has them).
+#: Arrays every dataset has (`state` and `action_mask` only when the env has them; `positions`
+#: in datasets collected in format 3 or later).
 REQUIRED_ARRAYS = ("episode_lengths", "observations", "alive", *STEP_ARRAYS)
 
 
@@ -45,6 +49,8 @@ class Episode:
         truncations: (T, N) bool, raw from the env.
         behaviour_probs: (T, N, A) float32, the distribution each action was sampled from.
         policy_labels: (T, N) int8, which behaviour drove each agent.
+        positions: (T+1, N, 2) float32 every agent's position in the env's world units (a dead
+            agent's is where it was last seen alive), or None (datasets before format 3).
         state: (T+1, *state_shape) global state, or None when the env has none.
         action_mask: (T+1, N, A) bool legal actions, or None when the env has none.
     """
@@ -57,6 +63,7 @@ class Episode:
     truncations: np.ndarray
     behaviour_probs: np.ndarray
     policy_labels: np.ndarray
+    positions: np.ndarray | None = None
     state: np.ndarray | None = None
     action_mask: np.ndarray | None = None
 

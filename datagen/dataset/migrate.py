@@ -9,8 +9,12 @@ dataset's `content_checksum` is the same in both versions):
   arguments of `pettingzoo.make`) or `constructor` (our own envs), `wrappers` as a list of
   `{"name", "kwargs"}` to apply in order, and `action_table` (multiwalker's index -> torques).
 
-A version-1 file is migrated in memory whenever it is opened; `marl-datagen upgrade` writes the
-migrated metadata back (see `ops.upgrade`).
+Format version 3 added the optional per-observation array `positions` (every agent's position, for
+the coordination graph's neighbourhoods) and the metadata key `view_radius`. An older dataset reads
+as a version-3 one without either: nothing can recover where its agents were.
+
+A version-1 or -2 file is migrated in memory whenever it is opened; `marl-datagen upgrade` writes
+the migrated metadata back (see `ops.upgrade`).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datagen.dataset.format import FORMAT_VERSION
+from datagen.dataset.format import FORMAT_VERSION, content_checksum
 from datagen.errors import UserError
 
 #: Every format version this package reads.
-READABLE_VERSIONS = (1, FORMAT_VERSION)
+READABLE_VERSIONS = (1, 2, FORMAT_VERSION)
+#: The arrays format 3 added.
+ARRAYS_SINCE_V3 = ("positions",)
 
 
 def env_block_v1_to_v2(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -60,9 +66,16 @@ def current_metadata(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
         raise UserError(
             f"{path}: format version {version} is not supported (this version reads {readable})"
         )
-    return {
-        **metadata,
-        "format_version": FORMAT_VERSION,
-        "env": env_block_v1_to_v2(metadata, path),
-        "upgraded_from": version,
-    }
+    migrated = {**metadata, "format_version": FORMAT_VERSION, "upgraded_from": version}
+    if version == 1:
+        migrated["env"] = env_block_v1_to_v2(metadata, path)
+    return migrated
+
+
+def content_checksum_v2(checksums: dict[str, str]) -> str:
+    """The content checksum of the same collection written in format 2: over every array but
+    those format 3 added (`ARRAYS_SINCE_V3`). Registry entries published in format 2 pin this
+    one; `datagen.recipes.rebuild` accepts a rebuild by it."""
+    return content_checksum(
+        {name: value for name, value in checksums.items() if name not in ARRAYS_SINCE_V3}
+    )

@@ -276,6 +276,12 @@ def combine(
                         f"cannot combine {first['dataset_id']} and {meta['dataset_id']}: "
                         f"their {key} differ"
                     )
+        without = [d.dataset_id for d in datasets if "positions" not in d.array_names]
+        if without and len(without) < len(datasets):
+            raise UserError(
+                f"cannot combine datasets with and without positions: {', '.join(without)} "
+                "record none (collected before format 3)"
+            )
         if (first["env"]["name"], first["n_agents"]) != (result_id.env, result_id.n_agents):
             raise UserError(
                 f"{out_id} must name env {first['env']['name']} and n{first['n_agents']} "
@@ -318,6 +324,7 @@ def combine(
                 **{k: first[k] for k in ("format_version", "env", "packages", "n_agents")},
                 **{k: first[k] for k in ("agent_ids", "observation_space", "action_space")},
                 "state_space": first["state_space"],
+                "view_radius": first.get("view_radius"),
                 "dataset_id": str(result_id),
                 "version": result_id.version,
                 "policy": {"name": "combined", "labels": labels, "sources": sources_meta},

@@ -48,6 +48,9 @@ class Transitions:
         behaviour_probs: (T, N, A) float32.
         policy_labels: (T, N) int8.
         episode_index: (T,) int64, the episode of each transition.
+        positions: (T, N, 2) float32 every agent's position before the step, or None (datasets
+            before format 3).
+        next_positions: (T, N, 2) float32, after the step, or None.
         action_mask: (T, N, A) bool legal actions, or None.
         next_action_mask: (T, N, A) bool, or None.
         state: (T, *state_shape) global state, or None.
@@ -65,6 +68,8 @@ class Transitions:
     behaviour_probs: np.ndarray
     policy_labels: np.ndarray
     episode_index: np.ndarray
+    positions: np.ndarray | None = None
+    next_positions: np.ndarray | None = None
     action_mask: np.ndarray | None = None
     next_action_mask: np.ndarray | None = None
     state: np.ndarray | None = None
@@ -281,6 +286,7 @@ class Dataset:
 
         obs, next_obs = pair("observations")
         alive, next_alive = pair("alive")
+        positions, next_positions = pair("positions")
         mask, next_mask = pair("action_mask")
         state, next_state = pair("state")
         return Transitions(
@@ -295,6 +301,8 @@ class Dataset:
             behaviour_probs=arrays["behaviour_probs"],
             policy_labels=arrays["policy_labels"],
             episode_index=episode_index,
+            positions=positions,
+            next_positions=next_positions,
             action_mask=mask,
             next_action_mask=next_mask,
             state=state,

@@ -4,7 +4,9 @@ A batch holds B episodes of one env and team size. `reset(seeds)` starts episode
 `reset(seed=seeds[b])`; `step(actions)` takes (B, N) actions and plays one step of every episode
 still running. Observations come out (B, N, *obs_shape) with `alive` (B, N), rewards (B, N)
 float32 as `TeamEnv` reports them, and `done` (B,); an episode that has ended keeps its last
-observation, gets zero rewards and ignores its actions until the next `reset`.
+observation, gets zero rewards and ignores its actions until the next `reset`. `positions()` gives
+every agent's position now, (B, N, 2) float32, as `TeamEnv.positions()` does (for the
+coordination graph's neighbourhoods, never as an input feature).
 
 Two kinds, built by `datagen.envs.make_env_batch` (envs are constructed only in the registry):
 
@@ -54,6 +56,7 @@ class EnvBatch(Protocol):
     def action_space(self, agent: str) -> spaces.Space: ...
     def reset(self, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]: ...
     def step(self, actions: np.ndarray) -> BatchStep: ...
+    def positions(self) -> np.ndarray: ...
     def episode_metrics(self, index: int) -> dict[str, float]: ...
     def close(self) -> None: ...
 
@@ -108,6 +111,10 @@ class TeamEnvBatch:
         done = np.array([not env.agents for env in self.envs])
         return BatchStep(self._obs.copy(), self._alive.copy(), rewards, done)
 
+    def positions(self) -> np.ndarray:
+        """(B, N, 2) float32: every agent's position now (an ended episode's are its last)."""
+        return np.stack([env.positions() for env in self.envs])
+
     def episode_metrics(self, index: int) -> dict[str, float]:
         """The env's metrics of episode `index` (read once it has ended)."""
         return {} if self._metrics is None else self._metrics(self.envs[index])
@@ -153,6 +160,11 @@ class VectorPursuitBatch:
         self._obs[running] = obs[running]
         rewards = np.where(running[:, None], rewards, 0.0).astype(np.float32)
         return BatchStep(self._obs.copy(), self._alive.copy(), rewards, self.engine.done.copy())
+
+    def positions(self) -> np.ndarray:
+        """(B, N, 2) float32: every pursuer's grid cell (x, y), as `TeamEnv` reports it (an ended
+        episode's pursuers stay where they were)."""
+        return self.engine.pursuer_positions().astype(np.float32)
 
     def episode_metrics(self, index: int) -> dict[str, float]:
         """Evaders caught in episode `index`, as pursuit's `episode_metrics` reports them."""

@@ -33,8 +33,8 @@ def describe_env(name: str, n_agents: int | None = None) -> dict[str, Any]:
     Returns:
         A JSON-ready dict: name, available (True), source, pettingzoo_id, version, n_min, n_max,
         ladder, n_agents, agent_ids, obs shape and dtype, n_actions, state shape (None when the
-        env has no global state), episode_length (env steps), obs_grows_with_n, options
-        (defaults) and notes.
+        env has no global state), view_radius (how far an agent sees, in the units of its
+        positions), episode_length (env steps), obs_grows_with_n, options (defaults) and notes.
     """
     spec = get_spec(name)
     n = spec.default_n if n_agents is None else n_agents
@@ -45,6 +45,7 @@ def describe_env(name: str, n_agents: int | None = None) -> dict[str, Any]:
         action_space = env.action_space(agent)
         state_shape = None if env.state_space is None else list(env.state_space.shape)
         agent_ids = list(env.possible_agents)
+        view_radius = env.view_radius
     finally:
         env.close()
     obs_grows = False
@@ -76,6 +77,7 @@ def describe_env(name: str, n_agents: int | None = None) -> dict[str, Any]:
         "obs_grows_with_n": obs_grows,
         "n_actions": int(action_space.n),
         "state_shape": state_shape,
+        "view_radius": view_radius,
         "episode_length": int(episode_length),
         "options": {key: value for key, value in options.items()},
         "notes": spec.notes,

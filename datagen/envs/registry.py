@@ -5,8 +5,31 @@ which agent counts it supports, its default agent-count ladder, and every option
 with its default. `env_recipe` validates a request against the entry and says, as data, how the env
 is constructed (`EnvRecipe`: a PettingZoo id and its exact kwargs or our own constructor, the
 wrappers in order, the action table); `make_env` constructs it from that recipe and wraps it in
-`TeamEnv` (fixed agent axis, `alive` flags, float32, discrete actions). Datasets record the recipe,
-so a plain script can rebuild the env without this package.
+`TeamEnv` (fixed agent axis, `alive` flags, positions, float32, discrete actions). Datasets record
+the recipe, so a plain script can rebuild the env without this package.
+
+Positions and view radii. Every entry says where each agent is (`EnvSpec.positions`, read from
+the env's internals, in the env's own world units) and how far an agent sees
+(`EnvSpec.view_radius`, Euclidean, in the same units). They decide only which teammates may
+exchange messages (the coordination graph's k nearest or those in view, `algos.coordination`):
+no network reads a position as an input feature. Per env:
+
+- pursuit: the pursuer's grid cell (x, y); radius (obs_range - 1) // 2 cells, the half-width of
+  its square window (the disc inside it: teammates in the window's corners are left out).
+- pistonball: the piston's centre x in screen pixels, y = 0; radius 60 px, half its observation
+  crop (three pistons wide): its two neighbours (40 px away) are in view, the next ones (80 px)
+  are not.
+- knights_archers_zombies: the agent's centre on the 1280 x 720 screen, pixels; radius the
+  screen's diagonal: the vector observation lists every entity, so everyone is in view.
+- multiwalker: the walker's hull (x, y), Box2D units; radius 7, 1.5 times the spacing of
+  neighbouring walkers at the start (4.67): a walker observes its left and right neighbours only.
+- waterworld: the pursuer's centre in the unit square; radius `sensor_range`.
+- prison: x = column * (cell_width + 1) + the prisoner's position, y = floor * (cell_width + 1);
+  radius 0: a prisoner sees only its own cell.
+- space_invaders: a fallback, (agent index, 0): the emulator exposes no documented player
+  position; radius 1: the observation is the whole screen, so both players are in view.
+- cooperative_pong: the paddle's centre on the 480 x 280 screen, pixels; radius the screen's
+  diagonal: the observation is the whole screen.
 """
 
 from __future__ import annotations
@@ -51,6 +74,11 @@ class EnvSpec:
         options: every option a user may set, with its default.
         recipe: `recipe(n_agents, options) -> EnvRecipe`: how to construct the env (it pops the
             options it consumes from its own copy).
+        positions: `positions(base_env, agent_ids) -> (N, 2)` float32: each agent's position in
+            the env's world units, read from the base env (`env.unwrapped`), NaN for an agent the
+            env no longer holds (see the module docstring).
+        view_radius: `view_radius(options) -> float`: how far an agent sees, in the units of
+            `positions`, for every option (defaults included).
         notes: one line on what is special (agent split, preprocessing, action set).
     """
 
@@ -63,6 +91,8 @@ class EnvSpec:
     default_n: int
     options: dict[str, Any]
     recipe: Callable[[int, dict[str, Any]], EnvRecipe]
+    positions: Callable[[Any, list[str]], np.ndarray]
+    view_radius: Callable[[dict[str, Any]], float]
     notes: str = ""
 
 
@@ -367,6 +397,66 @@ def _constructor_options(env_cls: type, exclude: tuple[str, ...]) -> dict[str, A
     }
 
 
+# ---------------------------------------------------------------- positions and view radii
+# Each reads the base env's internals; rows follow `agent_ids` (possible_agents) order.
+
+
+def _points(rows: list[Any]) -> np.ndarray:
+    """(N, 2) float32 from one (x, y) or None (not in the env any more) per agent."""
+    return np.array([(np.nan, np.nan) if xy is None else xy for xy in rows], dtype=np.float32)
+
+
+def _pursuit_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    if hasattr(base, "engine"):  # the vectorised implementation
+        return base.engine.pursuer_positions()[0].astype(np.float32)
+    layer = base.env.pursuer_layer  # PettingZoo's
+    return _points([tuple(layer.get_position(i)) for i in range(len(agent_ids))])
+
+
+def _pistonball_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    return _points([(piston.position[0], 0.0) for piston in base.pistonList])
+
+
+def _kaz_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    players = base.agent_map
+    return _points([players[a].rect.center if a in players else None for a in agent_ids])
+
+
+def _multiwalker_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    # A walker removed on falling has no hull left.
+    hulls = [walker.hull for walker in base.env.walkers]
+    return _points([None if hull is None else tuple(hull.position) for hull in hulls])
+
+
+def _waterworld_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    return base._pursuer_pos.astype(np.float32)
+
+
+def _prison_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    index = np.arange(len(agent_ids))
+    spacing = base.cell_width + 1
+    x = (index % 2) * spacing + base.positions
+    return np.stack([x, (index // 2) * spacing], axis=1).astype(np.float32)
+
+
+def _agent_index_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    """The fallback where the env exposes no position: (agent index, 0)."""
+    return _points([(i, 0.0) for i in range(len(agent_ids))])
+
+
+def _pong_positions(base: Any, agent_ids: list[str]) -> np.ndarray:
+    paddles = (base.env.p0, base.env.p1)  # left, right; the cake paddle has several rects
+    return _points([paddle.rects[0].unionall(paddle.rects[1:]).center for paddle in paddles])
+
+
+#: knights_archers_zombies' screen (PettingZoo's constants), pixels.
+KAZ_SCREEN = (1280, 720)
+#: cooperative_pong's screen at PettingZoo's default render_ratio 2, pixels.
+PONG_SCREEN = (480, 280)
+#: multiwalker's walkers start this far apart (PettingZoo's WALKER_SEPERATION * TERRAIN_STEP).
+MULTIWALKER_SPACING = 10 * 14 / 30
+
+
 _IMAGE_DEFAULTS = {"obs_size": 84, "grayscale": True, "frame_stack": 1}
 
 ENV_SPECS: dict[str, EnvSpec] = {
@@ -397,6 +487,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "implementation": "vectorised",
             },
             recipe=_pursuit,
+            positions=_pursuit_positions,
+            view_radius=lambda options: float((options["obs_range"] - 1) // 2),
             notes="n = n_pursuers; evaders are caught when surrounded on every open side; "
             "implementation=vectorised (ours, numpy, PettingZoo's exact dynamics) or pettingzoo",
         ),
@@ -419,6 +511,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "max_cycles": 125,
             },
             recipe=_pistonball,
+            positions=_pistonball_positions,
+            view_radius=lambda options: 60.0,
             notes="n = n_pistons; continuous=False (0 down, 1 stay, 2 up); 84x84 grayscale",
         ),
         EnvSpec(
@@ -441,6 +535,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "max_cycles": 900,
             },
             recipe=_kaz,
+            positions=_kaz_positions,
+            view_radius=lambda options: math.hypot(*KAZ_SCREEN),
             notes="ceil(n/2) archers + floor(n/2) knights unless set; vector obs, a row per entity",
         ),
         EnvSpec(
@@ -465,6 +561,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "max_cycles": 500,
             },
             recipe=_multiwalker,
+            positions=_multiwalker_positions,
+            view_radius=lambda options: 1.5 * MULTIWALKER_SPACING,
             notes="n = n_walkers; action = one of torque_levels^4 per-joint torque combinations",
         ),
         EnvSpec(
@@ -477,6 +575,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
             default_n=5,
             options=_constructor_options(WaterworldEnv, ("n_pursuers", "render_mode")),
             recipe=_waterworld,
+            positions=_waterworld_positions,
+            view_radius=lambda options: float(options["sensor_range"]),
             notes="our own SISL-style waterworld; 8 thrust headings + no thrust",
         ),
         EnvSpec(
@@ -493,6 +593,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "include_last_wall": True,
             },
             recipe=_prison,
+            positions=_prison_positions,
+            view_radius=lambda options: 0.0,
             notes="our own prison (debugging env): left / stay / right, +1 per wall-to-wall walk",
         ),
         EnvSpec(
@@ -512,6 +614,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "max_cycles": 10_000,  # frames: caps the expert (random ends by about 2,500)
             },
             recipe=_space_invaders,
+            positions=_agent_index_positions,
+            view_radius=lambda options: 1.0,
             notes="seed pipeline: sticky 0.25, frame skip 4, grayscale 84x84, stack 4",
         ),
         EnvSpec(
@@ -534,6 +638,8 @@ ENV_SPECS: dict[str, EnvSpec] = {
                 "off_screen_penalty": -10,
             },
             recipe=_cooperative_pong,
+            positions=_pong_positions,
+            view_radius=lambda options: math.hypot(*PONG_SCREEN),
             notes="extra env, two agents; 84x84 grayscale",
         ),
     ]
@@ -674,14 +780,16 @@ def make_env(name: str, n_agents: int, *, seed: int | None = None, **options: An
         env = recipe.construct()
     except (TypeError, ValueError, AssertionError) as err:
         raise EnvConfigError(f"{name}: invalid options {options}: {err}") from err
-    record = _record(spec, recipe, {**spec.options, **options})
+    every_option = {**spec.options, **options}
     return TeamEnv(
         env,
         name=name,
         seed=seed,
         action_table=recipe.action_table,
-        record=record,
+        record=_record(spec, recipe, every_option),
         on_reset=recipe.on_reset,
+        positions=spec.positions,
+        view_radius=spec.view_radius(every_option),
     )
 
 
@@ -721,14 +829,23 @@ def env_from_record(record: dict[str, Any]) -> ParallelEnv:
     """Build the env a dataset's `env` block records, from the record alone (the PettingZoo id
     and kwargs or our constructor, the wrappers, the action table), wrapped in `TeamEnv` like
     `make_env`'s. It carries no reset fix-up: build a fresh one per episode to replay episodes
-    exactly.
+    exactly. Its positions and view radius are the suite's for the recorded name and options.
 
     Raises:
-        EnvConfigError: when the recorded constructor or a wrapper cannot be called.
+        EnvConfigError: when the recorded env is not in the suite, or its constructor or a
+            wrapper cannot be called.
     """
+    spec = get_spec(record["name"])
     recipe = EnvRecipe.from_record(record)
     try:
         env = recipe.construct()
     except (ImportError, AttributeError, TypeError, ValueError) as err:
         raise EnvConfigError(f"cannot build the recorded env {record['name']}: {err}") from err
-    return TeamEnv(env, name=record["name"], action_table=recipe.action_table, record=record)
+    return TeamEnv(
+        env,
+        name=record["name"],
+        action_table=recipe.action_table,
+        record=record,
+        positions=spec.positions,
+        view_radius=spec.view_radius({**spec.options, **record["options"]}),
+    )

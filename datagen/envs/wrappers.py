@@ -13,6 +13,12 @@ does, it guarantees:
 - floating-point observations and states are float32 (knights_archers_zombies emits float64).
 - continuous action spaces are replaced by `Discrete(len(action_table))`; action `k` sends
   `action_table[k]` to the underlying env (multiwalker).
+- `infos[agent]["position"]` is every agent's 2-d position at every step, float32 in the env's
+  own world units (read from the env's internals by the suite's `positions` function), and
+  `positions()` gives the team's (N, 2). Positions only decide which teammates may exchange
+  messages (`algos.coordination`); no network reads them as an input feature. A dead agent keeps
+  the position of its last observation alive. `view_radius` is how far an agent sees, in the
+  same units.
 - `make_env(..., seed=s)` seeds the first `reset()` that is called without a seed.
 
 `GymnasiumParallelEnv` turns a single-agent Gymnasium env into a one-agent PettingZoo ParallelEnv,
@@ -60,6 +66,10 @@ class TeamEnv(ParallelEnv):
             becomes `Discrete(A)`.
         record: how the env was constructed, as stored in dataset metadata (`env_record`).
         on_reset: a fix-up of the underlying env run after each of its resets.
+        positions: `positions(base_env, agent_ids)`: (N, 2) float32 positions of the agents in
+            `agent_ids` order, read from the base env (`env.unwrapped`), NaN for an agent it
+            cannot locate (removed from the env).
+        view_radius: how far an agent sees, in the units of `positions`.
     """
 
     def __init__(
@@ -71,9 +81,14 @@ class TeamEnv(ParallelEnv):
         action_table: np.ndarray | None = None,
         record: dict[str, Any] | None = None,
         on_reset: Callable[[ParallelEnv], None] | None = None,
+        positions: Callable[[Any, list[str]], np.ndarray],
+        view_radius: float,
     ) -> None:
         self.env = env
         self._on_reset = on_reset
+        self._locate = positions
+        #: How far an agent sees, in the units of its positions (see `datagen.envs.registry`).
+        self.view_radius = float(view_radius)
         #: How the env was constructed: the `env` block of dataset metadata.
         self.record = dict(record or {})
         #: Every option the env was built with, defaults included.
@@ -98,6 +113,7 @@ class TeamEnv(ParallelEnv):
         self.state_space = None if inner_state_space is None else _float32_space(inner_state_space)
         self._pending_seed = seed
         self._alive: dict[str, bool] = {}
+        self._positions = np.zeros((len(self.possible_agents), 2), dtype=np.float32)
 
     @property
     def unwrapped(self) -> Any:
@@ -121,9 +137,26 @@ class TeamEnv(ParallelEnv):
             self._on_reset(self.env)
         self.agents = list(self.possible_agents)
         self._alive = dict.fromkeys(self.possible_agents, True)
+        self._positions[:] = np.nan
+        self._update_positions()
         out_obs = {agent: self._observation(agent, obs) for agent in self.agents}
-        out_infos = {agent: {**infos.get(agent, {}), "alive": True} for agent in self.agents}
+        out_infos = {
+            agent: {**infos.get(agent, {}), "alive": True, "position": self._positions[i].copy()}
+            for i, agent in enumerate(self.agents)
+        }
         return out_obs, out_infos
+
+    def positions(self) -> np.ndarray:
+        """(N, 2) float32: every agent's position now, in `possible_agents` order (a dead agent's
+        is where it was last seen alive)."""
+        return self._positions.copy()
+
+    def _update_positions(self) -> None:
+        """Read the positions of the alive agents; the dead keep their last one."""
+        located = np.asarray(self._locate(self.env.unwrapped, self.possible_agents), np.float32)
+        alive = np.array([self._alive[agent] for agent in self.possible_agents])
+        update = alive & np.isfinite(located).all(axis=1)
+        self._positions[update] = located[update]
 
     def _observation(self, agent: str, obs: dict[str, Any]) -> np.ndarray:
         space = self._obs_spaces[agent]
@@ -160,6 +193,9 @@ class TeamEnv(ParallelEnv):
             out_trunc[agent] = episode_over and self._alive[agent]
             inner_info = infos.get(agent, {}) if was_alive else {}
             out_info[agent] = {**inner_info, "alive": self._alive[agent]}
+        self._update_positions()  # once the alive flags are this step's
+        for i, agent in enumerate(self.agents):
+            out_info[agent]["position"] = self._positions[i].copy()
         if episode_over:
             self.agents = []
         return out_obs, out_rew, out_term, out_trunc, out_info

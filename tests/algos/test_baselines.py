@@ -109,12 +109,12 @@ def test_communicating_variants_hear_their_teammates(name: str, prison_data: Off
         algo = build_algorithm(variant, prison_data.spec, SMALL)
         assert algo.information(algo.config) == ("communicating" if hears else "decentralised")
         with torch.no_grad():
-            before = algo.action_scores(batch.obs, alive)[:, 0]
-            after = algo.action_scores(changed, alive)[:, 0]
+            before = algo.action_scores(batch.obs, alive, batch.positions)[:, 0]
+            after = algo.action_scores(changed, alive, batch.positions)[:, 0]
             dead = alive.clone()
             dead[:, 1] = False
-            unheard = algo.action_scores(changed, dead)[:, 0]
-            baseline = algo.action_scores(batch.obs, dead)[:, 0]
+            unheard = algo.action_scores(changed, dead, batch.positions)[:, 0]
+            baseline = algo.action_scores(batch.obs, dead, batch.positions)[:, 0]
         assert (not torch.allclose(before, after)) == hears
         assert torch.allclose(unheard, baseline)
 

@@ -69,8 +69,11 @@ def test_illegal_actions_are_never_chosen(name: str, prison_data: OfflineData) -
     mask = torch.rand(64, 9, 3, generator=generator) < 0.5
     mask[..., 1] |= ~mask.any(-1)  # at least one legal action per agent
     alive = torch.ones(64, 9, dtype=torch.bool)
+    positions = torch.rand(64, 9, 2, generator=generator)  # 9 agents: more than k nearest
     for greedy in (True, False):
-        actions = algo.act(obs, alive, mask, greedy=greedy, generator=generator)
+        actions = algo.act(
+            obs, alive, mask, greedy=greedy, generator=generator, positions=positions
+        )
         assert actions.shape == (64, 9)
         assert mask.gather(-1, actions.unsqueeze(-1)).all()
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from algos.data import Batch, OfflineData, bootstrap_mask, obs_stats
+from algos.data import Batch, DataSpec, OfflineData, bootstrap_mask, obs_stats
 from datagen.dataset import Dataset
 from datagen.errors import UserError
 
@@ -41,6 +41,13 @@ def test_batch_shapes_and_alignment(prison_data: OfflineData, tiny_paths: dict) 
     np.testing.assert_array_equal(everything.obs.numpy(), transitions.obs)
     np.testing.assert_array_equal(everything.next_obs.numpy(), transitions.next_obs)
     np.testing.assert_array_equal(everything.actions.numpy(), transitions.actions)
+    # Positions, for the coordination graph: (B, N, 2) before and after each step.
+    assert batch.positions.shape == (64, 2, 2) and batch.positions.dtype == torch.float32
+    np.testing.assert_array_equal(everything.positions.numpy(), transitions.positions)
+    np.testing.assert_array_equal(everything.next_positions.numpy(), transitions.next_positions)
+    assert prison_data.has_positions and prison_data.spec.view_radius == 0.0
+    assert prison_data.spec.to_json()["view_radius"] == 0.0
+    assert DataSpec.from_json(prison_data.spec.to_json()).view_radius == 0.0
     assert transitions.truncated[-1].all()
     returns = np.bincount(transitions.episode_index, transitions.rewards.sum(1))
     np.testing.assert_allclose(
@@ -57,8 +64,11 @@ def test_mixing_team_sizes_pads_agents_and_drops_a_state_that_grows(tiny_paths: 
     assert (small.obs[:, 2:] == 0).all() and (small.rewards[:, 2:] == 0).all()
     assert torch.allclose(small.behaviour_probs[:, 2:], torch.full((1,), 1 / 3))
     assert small.action_mask.all()
+    assert (small.positions[:, 2:] == 0).all() and (small.next_positions[:, 2:] == 0).all()
     large = data.batch(torch.nonzero(data.dataset_index == 1).squeeze(1))
     assert large.alive.all()
+    # Prisoners 2 and 3 live one floor up (cell_width 45 + 1 = 46 units): y = 46.
+    assert (large.positions[:, 2:, 1] == 46).all() and (large.positions[:, :2, 1] == 0).all()
 
 
 def test_entity_rows_pad_rows_and_agents_without_nan(tiny_paths: dict) -> None:

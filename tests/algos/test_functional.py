@@ -166,6 +166,22 @@ def test_masked_attention_by_hand() -> None:
     assert outputs[0, 0].flatten().tolist() == pytest.approx([0.25, 3.0, 0.5, 2.0])
 
 
+def test_masked_attention_over_each_querys_own_keys_by_hand() -> None:
+    # The keys and values above, gathered per query (K = 3): query 1 over (k0, k1, k2) with k1
+    # masked out, as before; query 2 over (k2, k1, k0) with only k2 allowed; query 3 over nothing.
+    query = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0], [1.0, 0, 0, 0]])
+    key = torch.tensor([[0.0, 0, 0, 0], [200.0, 0, 0, 0], [2 * math.log(3), 0, 0, 0]])
+    value = torch.tensor([[1.0, 0.0], [50.0, 50.0], [0.0, 4.0]])
+    own = torch.tensor([[0, 1, 2], [2, 1, 0], [0, 1, 2]])  # (Nq, K) indices into the keys
+    key_mask = torch.tensor([[[T, F, T], [T, F, F], [F, F, F]]])  # (B, Nq, K)
+    outputs, weights = fn.masked_attention(
+        query[None, None], key[own][None, None], value[own][None, None], key_mask
+    )
+    assert weights.shape == (1, 1, 3, 3)
+    assert weights[0, 0].flatten().tolist() == pytest.approx([0.25, 0, 0.75, 1, 0, 0, 0, 0, 0])
+    assert outputs[0, 0].flatten().tolist() == pytest.approx([0.25, 3.0, 0.0, 4.0, 0.0, 0.0])
+
+
 def test_masked_attention_with_no_allowed_key_gives_zeros_and_finite_gradients() -> None:
     generator = torch.Generator().manual_seed(0)
     query = torch.randn(2, 3, 4, 8, generator=generator, requires_grad=True)  # (B, heads, N, D)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import pytest
 import torch
+from torch import Tensor
 
-from algos.coordination import CoordinationGraph, GraphAttention, GraphNetwork
+from algos.coordination import CoordinationGraph, GraphAttention, GraphNetwork, neighbourhoods
 from algos.data import Batch, OfflineData
-from algos.functional import advantage_weights, expectile_loss
+from algos.functional import advantage_weights, expectile_loss, masked_attention
 from algos.gawi import GAWI, episode_agent_means, separation_auc, trust_weights
 from algos.registry import ALGORITHMS, build_algorithm, make_config
 from datagen.dataset import open_dataset
@@ -18,6 +20,7 @@ from datagen.errors import UserError
 from tests.algos.conftest import collect_saboteur_data
 
 SMALL = {"hidden_size": 16}
+FORMAT1 = Path(__file__).resolve().parent.parent / "fixtures" / "format1"
 
 
 # ----------------------------------------------------------------------------- coordination
@@ -28,48 +31,176 @@ def test_attention_weights_sum_to_one_over_alive_agents() -> None:
     alive = torch.rand(5, 6) < 0.5
     alive[0] = False  # a team with nobody alive attends to nobody: weights 0, output finite
     alive[1:, 0] = True  # the other teams have someone alive
-    weights = layer.weights(features, alive)  # (B, heads, N, N)
+    whole_team = neighbourhoods(alive, None, n_neighbours=6)  # k >= N: the complete graph
+    assert whole_team.index is None
+    weights = layer.weights(features, whole_team)  # (B, heads, N, N)
     assert (weights[0] == 0).all()
     assert torch.allclose(weights[1:].sum(-1), torch.ones(4, 4, 6))
     keys = alive[:, None, None, :].expand_as(weights)  # every agent attends to the alive ones
     assert (weights[~keys] == 0).all()
     assert (weights[keys] > 0).all()
-    assert torch.isfinite(layer(features, alive)).all()
+    assert torch.isfinite(layer(features, whole_team)).all()
+    # Over 3 nearest: (B, heads, N, 3), summing to one over each agent's alive neighbours.
+    nearest = neighbourhoods(alive, torch.randn(5, 6, 2), n_neighbours=3)
+    weights = layer.weights(features, nearest)
+    assert weights.shape == (5, 4, 6, 3)
+    assert (weights[~nearest.allowed[:, None].expand_as(weights)] == 0).all()
+    heard = nearest.allowed.any(-1)  # (B, N): agents with at least one alive neighbour
+    assert torch.allclose(weights.sum(-1)[heard[:, None].expand(-1, 4, -1)], torch.tensor(1.0))
+    assert (weights[0] == 0).all() and torch.isfinite(layer(features, nearest)).all()
+
+
+def test_neighbourhoods_by_hand() -> None:
+    # Five agents on a line at x = 0, 1, 3, 6, 10; agent 3 is dead.
+    positions = torch.tensor([[[0.0, 0], [1, 0], [3, 0], [6, 0], [10, 0]]])
+    alive = torch.tensor([[True, True, True, False, True]])
+    nearest = neighbourhoods(alive, positions, n_neighbours=3)
+    # Itself first, then the nearest alive: the dead agent 3 is nobody's neighbour, not even
+    # its own (it still gathers from its nearest alive teammates: 2 at 3, 4 at 4, 1 at 5).
+    assert nearest.index[0].tolist() == [[0, 1, 2], [1, 0, 2], [2, 1, 0], [2, 4, 1], [4, 2, 1]]
+    assert nearest.allowed.all()
+    # In view (radius 2.5), still at most 3: agent 4 hears only itself, agent 3 nobody.
+    in_view = neighbourhoods(alive, positions, n_neighbours=3, view_radius=2.5)
+    assert in_view.index[0, [0, 1, 2, 4], 0].tolist() == [0, 1, 2, 4]  # each itself first
+    assert in_view.allowed[0].tolist() == [
+        [True, True, False],  # 0: itself and 1 (at 1); 2 is 3 away
+        [True, True, True],  # 1: itself, 0 (at 1) and 2 (at 2)
+        [True, True, False],  # 2: itself and 1 (at 2)
+        [False, False, False],  # 3 (dead): 2 is 3 away
+        [True, False, False],  # 4: alone
+    ]
+    # A view radius of 0 (prison's): each alive agent hears itself only.
+    alone = neighbourhoods(alive, positions, n_neighbours=3, view_radius=0.0)
+    assert alone.allowed[0].sum(-1).tolist() == [1, 1, 1, 0, 1]
+    # Itself first even when a teammate stands on the same spot; ties go to the lower index.
+    stacked = neighbourhoods(torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, 3, 2), 2)
+    assert stacked.index[0].tolist() == [[0, 1], [1, 0], [2, 0]]
+    # k >= N without a radius is the complete graph, which needs no positions ...
+    complete = neighbourhoods(alive, None, n_neighbours=5)
+    assert complete.index is None and torch.equal(complete.allowed, alive)
+    # ... anything else does.
+    with pytest.raises(UserError, match="4 nearest of 5 agents, which needs every agent's pos"):
+        neighbourhoods(alive, None, n_neighbours=4)
+    with pytest.raises(UserError, match="5 in view of 5 agents"):
+        neighbourhoods(alive, None, n_neighbours=5, view_radius=1.0)
+
+
+def _complete_graph_round(layer: GraphAttention, features: Tensor, alive: Tensor) -> Tensor:
+    """A round over every alive teammate as it was computed before neighbourhoods existed."""
+    batch, n_agents, hidden = features.shape
+    heads = layer.qkv(features).reshape(batch, n_agents, 3, layer.n_heads, layer.head_size)
+    query, key, value = heads.permute(2, 0, 3, 1, 4)
+    attended, _ = masked_attention(query, key, value, alive)
+    messages = layer.out(attended.transpose(1, 2).reshape(batch, n_agents, hidden))
+    return layer.norm(features + messages)
+
+
+def test_k_at_least_the_team_size_is_exactly_the_complete_graph() -> None:
+    torch.manual_seed(0)
+    features = torch.randn(4, 6, 16)
+    alive = torch.rand(4, 6) < 0.7
+    positions = 10 * torch.rand(4, 6, 2)
+    graph = CoordinationGraph(16, 4, n_rounds=2, n_neighbours=6)
+    expected = features
+    for round_ in graph.rounds:
+        expected = _complete_graph_round(round_, expected, alive)
+    for k in (0, 6, 50):  # 0: the whole team; with or without positions: the dense attention
+        graph.n_neighbours = k
+        assert torch.equal(graph(features, alive, positions), expected)
+        assert torch.equal(graph(features, alive, None), expected)
+    # The gathered path with the whole team in every neighbourhood (a radius that sees
+    # everyone) computes the same attention, up to the order of float additions.
+    graph.view_radius = 1e6
+    assert torch.allclose(graph(features, alive, positions), expected, atol=1e-5)
+
+
+def test_an_agent_outside_the_neighbourhood_is_not_heard(pursuit_data: OfflineData) -> None:
+    torch.manual_seed(0)
+    spec = pursuit_data.spec
+    network = GraphNetwork(
+        spec, 5, 16, "auto", 4, n_rounds=1, n_neighbours=2, neighbourhood="nearest"
+    )
+    obs = torch.rand(3, 5, *spec.obs_shape)
+    alive = torch.ones(3, 5, dtype=torch.bool)
+    # On a line: agent 0's nearest teammate is 1; 4 is the farthest from it.
+    positions = torch.tensor([[0.0, 0], [1, 0], [3, 0], [6, 0], [10, 0]]).expand(3, 5, 2)
+    before = network(obs, alive, positions)
+    far = obs.clone()
+    far[:, 4] = torch.rand(3, *spec.obs_shape)
+    assert torch.equal(network(far, alive, positions)[:, 0], before[:, 0])
+    near = obs.clone()
+    near[:, 1] = torch.rand(3, *spec.obs_shape)
+    assert not torch.allclose(network(near, alive, positions)[:, 0], before[:, 0])
+    # Moved next to agent 0, agent 4 is heard instead of agent 1.
+    moved = positions.clone()
+    moved[:, 4] = torch.tensor([0.5, 0.0])
+    assert not torch.allclose(network(far, alive, moved)[:, 0], network(obs, alive, moved)[:, 0])
+    assert torch.equal(network(near, alive, moved)[:, 0], network(obs, alive, moved)[:, 0])
+
+
+def test_in_view_needs_a_radius_and_hears_only_those_in_view(prison_data: OfflineData) -> None:
+    spec = prison_data.spec
+    assert spec.view_radius == 0.0  # a prisoner sees only its own cell
+    network = GraphNetwork(
+        spec, 3, 16, "auto", 4, n_rounds=1, n_neighbours=4, neighbourhood="in-view"
+    )
+    obs = torch.rand(2, 4, *spec.obs_shape)
+    alive = torch.ones(2, 4, dtype=torch.bool)
+    positions = torch.tensor([[0.0, 0], [46, 0], [0, 46], [46, 46]]).expand(2, 4, 2)
+    other = obs.clone()
+    other[:, 1:] = torch.rand(2, 3, *spec.obs_shape)
+    assert torch.equal(network(other, alive, positions)[:, 0], network(obs, alive, positions)[:, 0])
+    unknown = dataclasses.replace(spec, view_radius=None)
+    with pytest.raises(UserError, match="in-view needs the env's view radius"):
+        GraphNetwork(unknown, 3, 16, "auto", 4, n_rounds=1, n_neighbours=4, neighbourhood="in-view")
 
 
 def test_dead_agents_do_not_influence_alive_ones() -> None:
     torch.manual_seed(0)
-    graph = CoordinationGraph(16, 4, n_rounds=2)
     features = torch.randn(3, 5, 16)
     alive = torch.tensor([[True, False, True, True, False]] * 3)
-    changed = features.clone()
-    changed[:, [1, 4]] = 100 * torch.randn(3, 2, 16)  # anything at the dead agents
-    before, after = graph(features, alive), graph(changed, alive)
-    assert torch.allclose(before[alive], after[alive], atol=1e-6)
-    assert not torch.allclose(before[~alive], after[~alive])
+    positions = 10 * torch.rand(3, 5, 2)
+    for k in (5, 2):  # the complete graph, and the 2 nearest
+        graph = CoordinationGraph(16, 4, n_rounds=2, n_neighbours=k)
+        changed = features.clone()
+        changed[:, [1, 4]] = 100 * torch.randn(3, 2, 16)  # anything at the dead agents
+        before, after = graph(features, alive, positions), graph(changed, alive, positions)
+        assert torch.allclose(before[alive], after[alive], atol=1e-6)
+        assert not torch.allclose(before[~alive], after[~alive])
     # ... while an alive teammate does influence them.
+    graph = CoordinationGraph(16, 4, n_rounds=2, n_neighbours=5)
     changed = features.clone()
     changed[:, 2] += 1.0
-    assert not torch.allclose(graph(changed, alive)[:, 0], before[:, 0])
+    assert not torch.allclose(graph(changed, alive)[:, 0], graph(features, alive)[:, 0])
 
 
 def test_the_same_weights_act_for_2_and_32_agents(pursuit_data: OfflineData) -> None:
     torch.manual_seed(0)
-    network = GraphNetwork(pursuit_data.spec, 5, 16, "auto", n_heads=4, n_rounds=1)
+    network = GraphNetwork(
+        pursuit_data.spec,
+        5,
+        16,
+        "auto",
+        n_heads=4,
+        n_rounds=1,
+        n_neighbours=4,
+        neighbourhood="nearest",
+    )
     obs = torch.rand(4, 2, *pursuit_data.spec.obs_shape)
     alive = torch.ones(4, 2, dtype=torch.bool)
-    pair = network(obs, alive)
+    positions = 16 * torch.rand(4, 32, 2)
+    pair = network(obs, alive, positions[:, :2])
     # The same two agents in a 32-wide team whose other 30 are dead: identical outputs.
     wide_obs = torch.cat([obs, torch.rand(4, 30, *pursuit_data.spec.obs_shape)], dim=1)
     wide_alive = torch.cat([alive, torch.zeros(4, 30, dtype=torch.bool)], dim=1)
-    assert torch.allclose(network(wide_obs, wide_alive)[:, :2], pair, atol=1e-5)
+    assert torch.allclose(network(wide_obs, wide_alive, positions)[:, :2], pair, atol=1e-5)
     # 32 alive agents: a (4, 32, 5) output from the same parameters, equivariant to the order.
     wide_alive[:] = True
-    outputs = network(wide_obs, wide_alive)
+    outputs = network(wide_obs, wide_alive, positions)
     assert outputs.shape == (4, 32, 5)
     order = torch.randperm(32)
     assert torch.allclose(
-        network(wide_obs[:, order], wide_alive)[:, :], outputs[:, order], atol=1e-5
+        network(wide_obs[:, order], wide_alive, positions[:, order]), outputs[:, order], atol=1e-5
     )
 
 
@@ -77,7 +208,11 @@ def test_gawi_acts_for_any_team_size_and_its_graph_sees_alive(pursuit_data: Offl
     algo = build_algorithm("gawi", pursuit_data.spec, SMALL)
     for n_agents in (2, 8, 32):
         obs = torch.rand(n_agents, *pursuit_data.spec.obs_shape)
-        assert algo.act(obs, torch.ones(n_agents, dtype=torch.bool)).shape == (n_agents,)
+        alive = torch.ones(n_agents, dtype=torch.bool)
+        positions = 16 * torch.rand(n_agents, 2)
+        assert algo.act(obs, alive, positions=positions).shape == (n_agents,)
+    with pytest.raises(UserError, match="4 nearest of 8 agents"):
+        algo.act(torch.rand(8, *pursuit_data.spec.obs_shape), torch.ones(8, dtype=torch.bool))
     # `act` passes alive to the message passing: a dead teammate's observation does not matter.
     obs = torch.rand(3, 4, *pursuit_data.spec.obs_shape)
     alive = torch.tensor([True, True, False, True]).expand(3, 4)
@@ -86,6 +221,28 @@ def test_gawi_acts_for_any_team_size_and_its_graph_sees_alive(pursuit_data: Offl
     scores = algo.policy(obs, alive)
     assert torch.equal(algo.act(obs, alive), algo.act(other, alive))
     assert torch.allclose(algo.policy(other, alive)[:, [0, 1, 3]], scores[:, [0, 1, 3]], atol=1e-6)
+
+
+def test_communicating_data_without_positions_is_refused_by_name(tmp_path: Path) -> None:
+    """A format-1 dataset (no positions) trains a communicating algorithm only when every agent
+    hears the whole team; a smaller neighbourhood is refused, naming the dataset."""
+    data = OfflineData.from_datasets([FORMAT1 / "pursuit-n2-random-v1.h5"])
+    assert not data.has_positions and data.spec.view_radius is None
+    assert data.sample(4, torch.Generator().manual_seed(0)).positions is None
+    build_algorithm("gawi", data.spec, SMALL).attach(data)  # 4 nearest of 2: the whole team
+    algo = build_algorithm("bc-comm", data.spec, {**SMALL, "graph_neighbours": 1})
+    with pytest.raises(UserError, match=r"needs agent positions, which pursuit-n2-random-v1 do"):
+        algo.attach(data)
+    with pytest.raises(UserError, match="in-view needs the env's view radius"):
+        build_algorithm("bc-comm", data.spec, {**SMALL, "graph_neighbourhood": "in-view"})
+
+
+def test_neighbourhood_config_is_checked() -> None:
+    with pytest.raises(UserError, match="valid neighbourhoods: nearest, in-view"):
+        make_config("gawi", {"graph_neighbourhood": "everyone"})
+    with pytest.raises(UserError, match=r"graph_neighbours must be >= 0 \(0: the whole team\)"):
+        make_config("bc-comm", {"graph_neighbours": -1})
+    assert make_config("gawi").graph_neighbours == 4
 
 
 def test_no_graph_ablation_has_no_message_passing(pursuit_data: OfflineData) -> None:

@@ -50,11 +50,14 @@ def test_model_built_from_two_agents_acts_for_thirty_two(algo: str, key: str, ti
     env = make_env(data.env_name, 32, **data.env_options)
     obs, _ = env.reset(seed=0)
     team = np.stack([obs[agent] for agent in env.possible_agents])  # (32, *obs_shape)
+    positions = env.positions()  # (32, 2): whom each agent hears, for the communicating ones
     env.close()
-    actions = model.act(team, np.ones(32, dtype=bool))
+    actions = model.act(team, np.ones(32, dtype=bool), positions=positions)
     assert actions.shape == (32,) and actions.dtype == torch.int64
     assert ((actions >= 0) & (actions < data.spec.n_actions)).all()
-    batched = model.act(np.stack([team, team]), np.ones((2, 32), dtype=bool))
+    batched = model.act(
+        np.stack([team, team]), np.ones((2, 32), dtype=bool), positions=np.stack([positions] * 2)
+    )
     assert batched.shape == (2, 32) and torch.equal(batched[0], actions)
 
 

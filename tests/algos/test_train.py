@@ -11,11 +11,12 @@ import torch
 
 from algos.data import OfflineData
 from algos.registry import build_algorithm
-from algos.train import fit, load_checkpoint, read_metrics, train
+from algos.train import fit, load_checkpoint, read_metrics, read_run_config, train
 from datagen.dataset import Dataset
 from datagen.errors import UserError
 
 SMALL = {"hidden_size": 16}
+FORMAT1 = Path(__file__).resolve().parent.parent / "fixtures" / "format1"
 
 
 def parameters(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -85,6 +86,29 @@ def test_resumed_run_ends_with_the_parameters_of_an_uninterrupted_one(
     assert_same(parameters(tmp_path / "whole"), parameters(tmp_path / "split"))
     steps = [row["step"] for row in read_metrics(tmp_path / "split") if row["name"] == "loss/td"]
     assert steps == [5, 10, 15, 20, 25, 30]
+
+
+def test_a_run_saved_before_neighbourhoods_resumes_and_reads_as_trained(tmp_path: Path) -> None:
+    """config.json written before `graph_neighbours`, `graph_neighbourhood` and the spec's
+    `view_radius` existed (its data had no positions): the decentralised run resumes to the
+    uninterrupted parameters, and a communicating one reads as the whole team (0), which it
+    heard."""
+    data = OfflineData.from_datasets([FORMAT1 / "pursuit-n2-random-v1.h5"])
+    run(data, tmp_path / "whole", 30)
+    run(data, tmp_path / "old", 10)
+    path = tmp_path / "old" / "config.json"
+    config = json.loads(path.read_text())
+    for key in ("graph_neighbours", "graph_neighbourhood"):
+        del config["config"][key]
+    del config["spec"]["view_radius"]
+    path.write_text(json.dumps(config))
+    run(data, tmp_path / "old", 30, resume=True)
+    assert_same(parameters(tmp_path / "whole"), parameters(tmp_path / "old"))
+    config["config"]["graph_rounds"] = 1
+    path.write_text(json.dumps(config))
+    read = read_run_config(tmp_path / "old")
+    assert read["config"]["graph_neighbours"] == 0 and read["spec"]["view_radius"] is None
+    assert read["config"]["graph_neighbourhood"] == "nearest"
 
 
 def test_crash_after_the_last_checkpoint_resumes_from_it(

@@ -17,9 +17,11 @@ from benchmark.evaluate import (
     LearnedActors,
     RunPolicy,
     env_action_masks,
+    evaluate_algorithm,
     evaluate_algorithm_sizes,
 )
 from datagen.envs import env_names, get_spec, make_env
+from datagen.errors import UserError
 from datagen.policies.evaluate import evaluate, evaluate_batched
 
 #: (env, agents, options): short episodes; knights and archers can die within 150 cycles.
@@ -31,7 +33,9 @@ CASES = [
 ]
 
 
-def untrained(env_name: str, n_agents: int, options: dict, algo: str = "bc") -> object:
+def untrained(
+    env_name: str, n_agents: int, options: dict, algo: str = "bc", **overrides: object
+) -> object:
     """An algorithm with freshly initialised networks for the env's spaces (it acts, badly)."""
     env = make_env(env_name, n_agents, **options)
     agent = env.possible_agents[0]
@@ -47,7 +51,31 @@ def untrained(env_name: str, n_agents: int, options: dict, algo: str = "bc") -> 
         np.zeros(features, np.float32),
         np.ones(features, np.float32),
     )
-    return build_algorithm(algo, spec, {"hidden_size": 16}, seed=3)
+    return build_algorithm(algo, spec, {"hidden_size": 16, **overrides}, seed=3)
+
+
+@pytest.mark.parametrize(("env_name", "n_agents", "options"), CASES[:2], ids=["prison", "pursuit"])
+def test_a_communicating_algorithm_acts_on_the_envs_positions(
+    env_name: str, n_agents: int, options: dict
+) -> None:
+    """gawi hearing its 2 nearest of 3 agents needs every agent's position to act: both ways of
+    evaluating pass the env's (pursuit's batch on the vectorised engine), and play the same."""
+    algo = untrained(env_name, n_agents, options, "gawi", graph_neighbours=2)
+    env = make_env(env_name, n_agents, **options)
+    obs, infos = env.reset(seed=0)
+    team = np.stack([obs[agent] for agent in env.possible_agents])
+    with pytest.raises(UserError, match="2 nearest of 3 agents, which needs every agent's pos"):
+        algo.act(team, np.ones(n_agents, bool))
+    env.close()
+    batched = evaluate_batched(
+        env_name, n_agents, LearnedActors(algo, False, env_name), 3, seed=7, options=options
+    )
+    alone = evaluate(
+        env_name, n_agents, lambda env: RunPolicy(algo, False), 3, seed=7, options=options
+    )
+    assert batched.returns == alone.returns and batched.lengths == alone.lengths
+    evaluation, _ = evaluate_algorithm(algo, env_name, n_agents, 3, 7, options, greedy=False)
+    assert evaluation.returns == alone.returns
 
 
 @pytest.mark.parametrize("greedy", [True, False], ids=["greedy", "sampled"])
@@ -144,5 +172,6 @@ def test_masks_of_a_pettingzoo_parallel_env_reach_the_policy() -> None:
         action_space=env.action_space,
     )
     act = LearnedActors(algo, True, "tictactoe")(slots, [0, 1])
-    actions = act(np.zeros((1, 2, 3), np.float32), np.ones((1, 2), bool), np.array([1]))
+    positions = np.zeros((1, 2, 2), np.float32)
+    actions = act(np.zeros((1, 2, 3), np.float32), np.ones((1, 2), bool), positions, np.array([1]))
     assert actions.tolist() == [[4, actions[0, 1]]] and actions[0, 1] != 4

@@ -80,8 +80,8 @@ def test_evaluate_run_is_deterministic_and_matches_the_policy(prison_run: Path) 
         (["train", "--algo", "dqn9", "--dataset", "x", "--updates", "1"], "valid algorithms: bc"),
         (
             ["train", "--algo", "idqn", "--dataset", "x", "--updates", "1", "--set", "gama=0.9"],
-            "valid keys: hidden_size, encoder, reward_scale, graph_rounds, n_heads, lr, gamma, "
-            "tau, cql_alpha",
+            "valid keys: hidden_size, encoder, reward_scale, graph_rounds, n_heads, "
+            "graph_neighbours, graph_neighbourhood, lr, gamma, tau, cql_alpha",
         ),
         (
             ["train", "--algo", "idqn", "--dataset", "x", "--updates", "1", "--set", "gamma"],

@@ -10,8 +10,9 @@ import pytest
 
 from datagen import load_dataset
 from datagen.collect import CollectRequest, Staging, collect, rollout_episode
+from datagen.dataset.format import FORMAT_VERSION
 from datagen.dataset.ids import DatasetId
-from datagen.envs import make_env
+from datagen.envs import describe_env, env_names, get_spec, make_env
 from datagen.errors import UserError
 from datagen.policies import RandomPolicy
 from datagen.rollout import episode_seed
@@ -81,9 +82,34 @@ def test_arrays_are_consistent(data_home: Path) -> None:
     assert metadata["env"]["pettingzoo_id"] == "sisl/pursuit-v5"
     kwargs = metadata["env"]["pettingzoo_kwargs"]
     assert kwargs["n_pursuers"] == 2 and kwargs["max_cycles"] == 40, "the exact constructor call"
-    assert metadata["format_version"] == 2
+    assert metadata["format_version"] == FORMAT_VERSION == 3
+    # Positions: each pursuer's grid cell, on the grid, one row per observation.
+    positions = arrays["positions"]
+    assert positions.shape == (n_steps + n_episodes, 2, 2) and positions.dtype == np.float32
+    assert ((positions >= 0) & (positions < 16)).all()
+    assert np.array_equal(positions, np.round(positions))
+    for episode in np.split(positions, np.cumsum(lengths + 1)[:-1]):
+        assert np.abs(np.diff(episode, axis=0)).sum(-1).max() <= 1  # one cell a step at most
+    assert metadata["view_radius"] == 3.0  # (obs_range 7 - 1) // 2 cells
     assert metadata["action_space"] == {"type": "Discrete", "n": 5}
     assert metadata["policy"]["labels"] == ["random"]
+
+
+@pytest.mark.parametrize("name", env_names())
+def test_every_env_records_positions_and_its_view_radius(name: str, tmp_path: Path) -> None:
+    """One short random episode of a team of (at least) two: a finite (T + 1, N, 2) float32
+    position per agent and observation, and the env's view radius in the metadata."""
+    spec = get_spec(name)
+    n_agents = max(2, spec.n_min) if spec.n_max >= 2 else spec.n_min
+    request = CollectRequest(
+        name, n_agents, "random", n_episodes=1, out=tmp_path / "d.h5", options={"max_cycles": 24}
+    )
+    with load_dataset(collect(request)) as dataset:
+        positions = dataset.load(["positions"])["positions"]
+        metadata = dataset.metadata
+    assert positions.shape == (dataset.n_steps + 1, n_agents, 2)
+    assert positions.dtype == np.float32 and np.isfinite(positions).all()
+    assert metadata["view_radius"] == describe_env(name, n_agents)["view_radius"] >= 0
 
 
 def test_any_episode_replays_from_metadata() -> None:

@@ -93,6 +93,9 @@ def test_alive_flag_and_fixed_agent_axis(name: str) -> None:
         )
         assert set(infos) == set(env.possible_agents)
         assert all(isinstance(info["alive"], bool) for info in infos.values())
+        positions = np.stack([infos[agent]["position"] for agent in env.possible_agents])
+        assert positions.dtype == np.float32 and np.isfinite(positions).all()
+        np.testing.assert_array_equal(env.positions(), positions)
         for agent, o in obs.items():
             assert env.observation_space(agent).contains(o), f"{agent} obs outside its space"
 
@@ -113,12 +116,15 @@ def test_kaz_dead_agents_stay_with_zero_obs_and_alive_false() -> None:
         dead = [a for a, info in infos.items() if not info["alive"]]
         if dead and env.agents:
             dead_seen = True
-            # From the step after death on, a dead agent reads zeros and earns nothing.
+            last_seen = {agent: infos[agent]["position"] for agent in dead}
+            # From the step after death on, a dead agent reads zeros and earns nothing; its
+            # position stays where it was last seen alive.
             obs, rewards, _, _, infos = env.step({a: int(rng.integers(6)) for a in env.agents})
             for agent in dead:
                 assert not np.any(obs[agent])
                 assert rewards[agent] == 0.0
                 assert infos[agent]["alive"] is False
+                np.testing.assert_array_equal(infos[agent]["position"], last_seen[agent])
             break
     assert dead_seen, "expected at least one death with fast-spawning zombies"
 
@@ -130,6 +136,7 @@ def test_describe_pursuit_matches_pettingzoo_facts() -> None:
     assert info["n_actions"] == 5
     assert info["state_shape"] == [16, 16, 3]
     assert info["episode_length"] == 500
+    assert info["view_radius"] == 3.0  # the half-width of its 7 x 7 window, in cells
     assert info["ladder"] == [2, 4, 8, 16]
     assert info["obs_grows_with_n"] is False
 

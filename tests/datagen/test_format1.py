@@ -93,7 +93,7 @@ def test_an_unknown_version_is_refused_in_one_line(tmp_path: Path) -> None:
         handle.attrs["metadata"] = json.dumps({**meta, "format_version": 7})
     result = CliRunner().invoke(datagen_cli, ["upgrade", str(path)])
     assert result.exit_code == 2
-    assert "format version 7 is not supported (this version reads 1, 2)" in result.output
+    assert "format version 7 is not supported (this version reads 1, 2, 3)" in result.output
 
 
 def test_a_format1_file_trains_and_evaluates(tmp_path: Path) -> None:

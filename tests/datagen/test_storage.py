@@ -4,6 +4,7 @@ file and the problem; verify, convert and combine keep their promises."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -65,6 +66,51 @@ def test_plain_h5py_and_zarr_read_the_contract(pair: tuple[Path, Path]) -> None:
     group = zarr.open_group(str(zarr_path), mode="r")
     assert group.attrs["metadata"]["content_checksum"] == meta["content_checksum"]
     np.testing.assert_array_equal(group["episode_lengths"][:], [30, 30, 30])
+
+
+def test_positions_round_trip_through_both_backends_with_checksums(pair, tmp_path) -> None:
+    h5_path, zarr_path = pair
+    with Dataset(h5_path) as h5, Dataset(zarr_path) as zr:
+        assert "positions" in h5.array_names and "positions" in zr.array_names
+        assert h5.metadata["checksums"]["positions"] == zr.metadata["checksums"]["positions"]
+        assert h5.metadata["view_radius"] == zr.metadata["view_radius"] == 3.0
+        positions = h5.load(["positions"])["positions"]  # checked against its checksum
+        np.testing.assert_array_equal(zr.load(["positions"])["positions"], positions)
+        transitions, episode = h5.transitions(), h5.episode(1)
+    assert positions.shape == (93, 2, 2) and positions.dtype == np.float32
+    np.testing.assert_array_equal(episode.positions, positions[31:62])
+    np.testing.assert_array_equal(transitions.positions[30], positions[31])
+    np.testing.assert_array_equal(transitions.next_positions[30], positions[32])
+    with h5py.File(h5_path, "r") as handle:  # plain h5py and zarr read them too
+        np.testing.assert_array_equal(handle["positions"][()], positions)
+    np.testing.assert_array_equal(
+        zarr.open_group(str(zarr_path), mode="r")["positions"][:], positions
+    )
+    with h5py.File(h5_path, "r+") as handle:
+        handle["positions"][3, 1, 0] += 1.0
+    assert verify(h5_path).problems == [f"{h5_path}: array 'positions' does not match its checksum"]
+    # A dataset without positions (as collected before format 3) cannot be combined with one
+    # that has them.
+    with Dataset(zarr_path) as source:
+        episodes = [replace(e, positions=None) for e in source.episodes()]
+        metadata = {k: v for k, v in source.metadata.items() if "checksum" not in k}
+
+    class _Old:
+        def __len__(self) -> int:
+            return len(episodes)
+
+        def length(self, index: int) -> int:
+            return episodes[index].length
+
+        def episode(self, index: int) -> Episode:
+            return episodes[index]
+
+    old = tmp_path / "old.h5"
+    write_dataset(old, "hdf5", _Old(), {**metadata, "dataset_id": "pursuit-n2-random-v9"})
+    assert "positions" not in load_dataset(old).array_names
+    assert load_dataset(old).transitions().positions is None
+    with pytest.raises(UserError, match="with and without positions: pursuit-n2-random-v9 record"):
+        combine([zarr_path, old], "pursuit-n2-mixed-v1", out=tmp_path / "mixed.h5")
 
 
 def test_transitions_align_observations_with_their_successors(pair: tuple[Path, Path]) -> None:
