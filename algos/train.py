@@ -4,8 +4,9 @@ resuming, for every algorithm.
 A run directory holds:
 
 - `config.json`: the algorithm and its config, the data spec (observation shape, action count,
-  normalisation), every dataset's id, path and content checksum, the env name and options, seed,
-  batch size, number of updates, git commit and torch version;
+  normalisation), every dataset's id, path and content checksum, the env name and options, the
+  `TrainSettings` (seed, batch size, number of updates), the run it started from (`init_from`,
+  fine-tuning), git commit and torch version;
 - `metrics.csv`: one row per logged value, columns `step,wall_time,name,value` (long format, so new
   metric names and resumed runs append without rewriting a header); training metrics are means over
   the last `log_every` updates;
@@ -17,6 +18,9 @@ A run directory holds:
 
 Resuming restores everything in the checkpoint and drops metric rows logged after it, so a run
 interrupted at any point and resumed ends with exactly the parameters of an uninterrupted run.
+Fine-tuning (`init_from`) starts from a finished run's last checkpoint, with an update counter of
+its own from 0 (its steps, checkpoints and the algorithm's `n_updates` agree); resumed, it
+continues from its own checkpoint.
 A run saved before bounded neighbourhoods reads as it was trained
 (`run_config_before_neighbourhoods`), so it resumes and evaluates unchanged.
 """
@@ -36,7 +40,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from algos.base import Algorithm, CommunicatingConfig
-from algos.data import OfflineData
+from algos.data import DataSpec, OfflineData
 from datagen.errors import UserError
 from datagen.paths import git_commit
 
@@ -51,8 +55,27 @@ IDENTITY_KEYS = ("algo", "config", "spec", "datasets", "seed", "batch_size")
 EvalFn = Callable[[Algorithm], dict[str, float]]
 
 
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a run trains, as a suite's job, `marl-bench train` and `fit` all state it.
+
+    Attributes:
+        n_updates: total updates of the run (a resumed run continues up to this count).
+        batch_size: transitions per update.
+        seed: seed of batch sampling and, where `train` builds the algorithm, of its
+            initialisation.
+    """
+
+    n_updates: int
+    batch_size: int = 256
+    seed: int = 0
+
+
 def run_config(
-    algo: Algorithm, data: OfflineData, n_updates: int, seed: int, batch_size: int
+    algo: Algorithm,
+    data: OfflineData,
+    settings: TrainSettings,
+    init_from: Path | str | None = None,
 ) -> dict[str, Any]:
     """The content of config.json for a run of `algo` on `data`."""
     return {
@@ -65,9 +88,10 @@ def run_config(
             "options": data.env_options,
             "n_agents": sorted({d["n_agents"] for d in data.datasets}),
         },
-        "seed": seed,
-        "batch_size": batch_size,
-        "n_updates": n_updates,
+        "seed": settings.seed,
+        "batch_size": settings.batch_size,
+        "n_updates": settings.n_updates,
+        "init_from": None if init_from is None else str(init_from),
         "git_commit": git_commit(),
         "torch": torch.__version__,
     }
@@ -219,13 +243,32 @@ def _check_identity(saved: dict[str, Any], current: dict[str, Any], run_dir: Pat
             )
 
 
+def _start_from(algo: Algorithm, init_from: Path) -> None:
+    """Give `algo` the last state of the finished run `init_from` (parameters, normalisation,
+    optimisers, generator, reward scale) but its own update counter.
+
+    Raises:
+        UserError: `init_from` is not a run, has no checkpoint, or is another algorithm, config
+            or data spec than `algo`.
+    """
+    saved = read_run_config(init_from)
+    current = {"algo": algo.name, "config": algo.config.as_dict(), "spec": algo.spec.to_json()}
+    for key, value in current.items():
+        if saved[key] != value:
+            raise UserError(
+                f"cannot start from {init_from}: its {key} differs from this run's (build the "
+                "algorithm with that run's config and spec, as `train(init_from=...)` does)"
+            )
+    state = load_checkpoint(init_from / "checkpoints" / LATEST, algo.device)["algorithm"]
+    algo.load_state_dict({**state, "n_updates": algo.n_updates})
+
+
 def fit(
     algo: Algorithm,
     data: OfflineData,
-    n_updates: int,
+    settings: TrainSettings,
     run_dir: Path | str,
-    seed: int = 0,
-    batch_size: int = 256,
+    init_from: Path | str | None = None,
     log_every: int = 100,
     checkpoint_every: int = 1000,
     eval_fn: EvalFn | None = None,
@@ -233,15 +276,16 @@ def fit(
     resume: bool = False,
     progress: bool = True,
 ) -> FitResult:
-    """Train `algo` on `data` for `n_updates` updates in total, writing the run directory.
+    """Train `algo` on `data` for `settings.n_updates` updates in total, writing the run directory.
 
     Args:
         algo: a freshly built algorithm (with `resume`, its state is replaced by the checkpoint).
-        data: the training data; batches are drawn with a generator seeded by `seed`.
-        n_updates: total updates of the run (a resumed run continues up to this count).
+        data: the training data; batches are drawn with a generator seeded by `settings.seed`.
+        settings: updates, batch size and sampling seed (the algorithm was seeded when built).
         run_dir: the run directory (created).
-        seed: seed of batch sampling (the algorithm was seeded when built).
-        batch_size: transitions per update.
+        init_from: fine-tune: start from this finished run's last checkpoint (`algo` built with
+            its algorithm, config and spec), counting updates from 0; a resumed run continues
+            from its own checkpoint instead.
         log_every: updates between rows of metrics.csv.
         checkpoint_every: updates between checkpoints (latest.pt is also written at the end).
         eval_fn: called with the algorithm every `eval_every` updates and at the end; its values
@@ -251,10 +295,11 @@ def fit(
         progress: show a progress bar.
 
     Raises:
-        UserError: bad counts, an existing run without `resume`, or a resumed run whose algorithm,
-            config, data, seed or batch size differ.
+        UserError: bad counts, an existing run without `resume`, a resumed run whose algorithm,
+            config, data, seed or batch size differ, or an `init_from` run that `algo` is not.
     """
-    for label, value in (("n_updates", n_updates), ("batch_size", batch_size)):
+    n_updates = settings.n_updates
+    for label, value in (("n_updates", n_updates), ("batch_size", settings.batch_size)):
         if value < 1:
             raise UserError(f"{label} must be at least 1, got {value}")
     for label, value in (("log_every", log_every), ("checkpoint_every", checkpoint_every)):
@@ -263,8 +308,8 @@ def fit(
     run_dir = Path(run_dir)
     checkpoints = run_dir / "checkpoints"
     latest = checkpoints / LATEST
-    config = run_config(algo, data, n_updates, seed, batch_size)
-    sampler = torch.Generator(device=data.device).manual_seed(seed)
+    config = run_config(algo, data, settings, init_from)
+    sampler = torch.Generator(device=data.device).manual_seed(settings.seed)
     start_step, elapsed = 0, 0.0
     if latest.exists() or (run_dir / CONFIG_FILE).exists():
         if not resume:
@@ -276,6 +321,8 @@ def fit(
         sampler.set_state(state["sampler"])
         start_step = int(state["step"])
         elapsed = float(state.get("elapsed", 0.0))
+    elif init_from is not None:
+        _start_from(algo, Path(init_from))
     checkpoints.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / CONFIG_FILE, config)
     log = MetricsLog(run_dir, keep_until=start_step if start_step else None)
@@ -314,7 +361,7 @@ def fit(
                 f"{algo.name}", total=n_updates, completed=start_step, rate="", loss=""
             )
             while step < n_updates:
-                batch = data.sample(batch_size, sampler, subset)
+                batch = data.sample(settings.batch_size, sampler, subset)
                 if batch.obs.device != algo.device:
                     batch = batch.to(algo.device)
                 metrics = algo.update(batch)
@@ -362,11 +409,10 @@ def default_run_dir(algo_name: str, dataset_ids: list[str], seed: int) -> Path:
 def train(
     algo_name: str,
     datasets: list[str],
-    n_updates: int,
+    settings: TrainSettings,
     out: Path | str | None = None,
-    seed: int = 0,
-    batch_size: int = 256,
     overrides: dict[str, Any] | None = None,
+    init_from: Path | str | None = None,
     resume: bool = False,
     log_every: int = 100,
     checkpoint_every: int = 1000,
@@ -377,26 +423,31 @@ def train(
 ) -> FitResult:
     """Load `datasets`, build algorithm `algo_name` with `overrides`, and `fit` it.
 
-    What `marl-bench train` runs. The run directory defaults to `default_run_dir`.
+    What `marl-bench train` runs. The run directory defaults to `default_run_dir`. With
+    `init_from` (fine-tuning), the algorithm is built on that run's data spec, so it keeps the
+    normalisation it was trained with, and starts from its parameters (`fit`).
 
     Raises:
         UserError: an unknown algorithm or config key, a bad value, unknown or unmixable
-            datasets, or a run directory that already holds another run.
+            datasets, a run directory that already holds another run, or an `init_from` run of
+            another algorithm or config.
     """
     from algos.registry import build_algorithm, make_config
 
     config = make_config(algo_name, overrides)  # fails before loading any data
     data = OfflineData.from_datasets(datasets, device=device)
-    algo = build_algorithm(algo_name, data.spec, config, seed=seed, device=device)
+    spec = data.spec
+    if init_from is not None:
+        spec = DataSpec.from_json(read_run_config(init_from)["spec"])
+    algo = build_algorithm(algo_name, spec, config, seed=settings.seed, device=device)
     ids = [info["dataset_id"] for info in data.datasets]
-    run_dir = Path(out) if out is not None else default_run_dir(algo_name, ids, seed)
+    run_dir = Path(out) if out is not None else default_run_dir(algo_name, ids, settings.seed)
     return fit(
         algo,
         data,
-        n_updates,
+        settings,
         run_dir,
-        seed=seed,
-        batch_size=batch_size,
+        init_from=init_from,
         log_every=log_every,
         checkpoint_every=checkpoint_every,
         eval_fn=eval_fn,

@@ -366,7 +366,7 @@ def train_command(
       marl-bench train --algo bc --dataset pursuit-n2-expert-v2 --dataset pursuit-n4-expert-v2 \
         --updates 5000 --out runs/bc-mixed
     """
-    from algos.train import train
+    from algos.train import TrainSettings, train
     from benchmark.evaluate import training_evaluator
 
     eval_fn = None
@@ -375,10 +375,8 @@ def train_command(
     result = train(
         algo_name,
         list(datasets),
-        n_updates,
+        TrainSettings(n_updates, batch_size, seed),
         out=out,
-        seed=seed,
-        batch_size=batch_size,
         overrides=_parse_sets(sets),
         resume=resume,
         log_every=log_every,
@@ -613,7 +611,7 @@ def run_command(
     failed = failed_cells(out, suite, only)
     if failed:
         for record in failed[:10]:
-            console.print(f"failed: {record['key']}: {record['error']}", markup=False)
+            console.print(f"failed: {record.key}: {record.error}", markup=False)
         raise SystemExit(1)
 
 

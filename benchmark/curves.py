@@ -30,18 +30,17 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmark.runner import dataset_path, describe_error, job_overrides, prepare_datasets
+from benchmark.runner import describe_error, job_overrides, job_record, prepare_datasets
 from benchmark.scores import CELL_STATISTIC, t_interval
-from benchmark.store import RECORDS_FILE, ResultStore
-from benchmark.suites import DataSpec, Experiment, Job, tuned_settings
+from benchmark.store import RECORDS_FILE, CellRecord, ResultStore
+from benchmark.suites import DataSpec, Experiment, Job
 from datagen.errors import UserError
-from datagen.paths import git_commit
 
 #: The algorithm whose curve sets the budget.
 BUDGET_ALGO = "bc"
@@ -109,8 +108,9 @@ class CurvesSpec:
         """The evaluated update counts: every checkpoint of a run."""
         return list(range(self.checkpoint_every, self.n_updates + 1, self.checkpoint_every))
 
-    def experiment(self, seed: int) -> Experiment:
-        """The runner's view of seed `seed`: its dataset recipe, budget and config."""
+    def experiment(self) -> Experiment:
+        """The runner's view: a dataset per seed (data seed = training seed), budget and
+        config."""
         return Experiment(
             env=self.env,
             train_agents=((self.n_agents,),),
@@ -118,19 +118,20 @@ class CurvesSpec:
             data=(DataSpec.parse(self.data),),
             algos=self.algos,
             env_options=dict(self.env_options),
-            seeds=(seed,),
-            dataset_episodes=self.n_dataset_episodes,
-            dataset_seed=seed,
-            updates=self.n_updates,
+            seeds=tuple(self.seeds),
+            n_dataset_episodes=self.n_dataset_episodes,
+            dataset_seed=0,
+            dataset_per_seed=True,
+            n_updates=self.n_updates,
             batch_size=self.batch_size,
-            eval_episodes=self.n_eval_episodes,
+            n_eval_episodes=self.n_eval_episodes,
             eval_seed=self.eval_seed,
             config={"all": dict(self.overrides)},
             tuned=self.tuned,
         )
 
     def job(self, algo: str, seed: int) -> Job:
-        exp = self.experiment(seed)
+        exp = self.experiment()
         return Job(exp, (self.n_agents,), exp.data[0], algo, seed)
 
     def setting(self) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def check_spec(spec: CurvesSpec) -> None:
             f"--every {spec.checkpoint_every} must divide --updates {spec.n_updates}: "
             "the last checkpoint is the end of the run"
         )
-    if spec.eval_seed in spec.seeds:
+    if spec.eval_seed in spec.experiment().data_seeds():
         raise UserError(
             f"--eval-seed {spec.eval_seed} is also a data seed (seeds 0 to {spec.n_seeds - 1}); "
             "evaluation must start from episodes no dataset holds"
@@ -341,14 +342,14 @@ def run_curves(
 
                 for record in _run_points(spec, out, job, pending[job.algo, seed], command, tick):
                     store.append(record)
-                    if record["status"] == "ok":
+                    if record.status == "ok":
                         summary.n_ok += 1
                     else:
                         summary.n_failed += 1
                     bar.update(
                         points,
                         advance=1,
-                        status=f"ok {summary.n_ok} failed {summary.n_failed} last: {record['key']}",
+                        status=f"ok {summary.n_ok} failed {summary.n_failed} last: {record.key}",
                     )
                 bar.advance(runs)
     summary.seconds = time.perf_counter() - started
@@ -362,64 +363,42 @@ def _run_points(
     counts: list[int],
     command: str,
     tick: Callable[[Any], dict[str, float]],
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[CellRecord]:
     """Train `job`'s run (or resume it, or find it finished), then yield one record per update
     count of `counts`, each from its checkpoint. Never raises for a failing run or checkpoint:
     the failure becomes the record."""
-    from algos.registry import information_class
     from algos.train import load_checkpoint, train
     from benchmark.evaluate import evaluate_run, normalized
 
-    exp = job.experiment
     directory = run_dir(out, job.algo, job.seed)
-    dataset = dataset_path(out, exp, spec.n_agents, job.data)
     overrides = algo_overrides(spec, job.algo)
-    base = {
-        "kind": KIND,
-        "env": spec.env,
-        "env_options": dict(spec.env_options),
-        "train_agents": [spec.n_agents],
-        "eval_agents": spec.n_agents,
-        "data": job.data.label,
-        "regime": "offline",
-        "algo": job.algo,
-        "information": information_class(job.algo, overrides),
-        "tuned": spec.tuned,
-        "tuned_params": (tuned_settings(job.algo) or {}) if spec.tuned else {},
-        "config_overrides": overrides,
-        "seed": job.seed,
-        "data_seed": exp.dataset_seed,
-        "dataset_episodes": spec.n_dataset_episodes,
-        "datasets": [str(dataset)],
-        "run_updates": spec.n_updates,
-        "checkpoint_every": spec.checkpoint_every,
-        "batch_size": spec.batch_size,
-        "eval_episodes": spec.n_eval_episodes,
-        "eval_seed": spec.eval_seed,
-        "run_dir": str(directory),
-        "command": command,
-        "git_commit": git_commit(),
-    }
+    # The runner's record of the job, in the curves' own run directory, no suite's job.
+    record = replace(
+        job_record(job, out, overrides, command),
+        kind=KIND,
+        run_dir=str(directory),
+        suite_job=None,
+        n_run_updates=spec.n_updates,
+        checkpoint_every=spec.checkpoint_every,
+    )
 
-    def failed(updates: int, error: str) -> dict[str, Any]:
-        return {
-            **base,
-            "key": record_key(job.algo, job.seed, updates),
-            "updates": updates,
-            "status": "failed",
-            "error": error,
-            "normalized_score": None,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+    def failed(updates: int, error: str) -> CellRecord:
+        return CellRecord.of(
+            record,
+            key=record_key(job.algo, job.seed, updates),
+            eval_agents=spec.n_agents,
+            n_updates=updates,
+            status="failed",
+            error=error,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )
 
     try:
         result = train(
             job.algo,
-            [str(dataset)],
-            spec.n_updates,
+            list(record.datasets),
+            job.settings,
             out=directory,
-            seed=job.seed,
-            batch_size=spec.batch_size,
             overrides=overrides,
             resume=True,
             checkpoint_every=spec.checkpoint_every,
@@ -457,24 +436,24 @@ def _run_points(
                 checkpoint=checkpoints[updates].name,
             )
             returns = [float(r) for r in evaluation.evaluation.returns]
-            yield {
-                **base,
-                "key": record_key(job.algo, job.seed, updates),
-                "updates": updates,
-                "checkpoint": checkpoints[updates].name,
-                "status": "ok",
-                "error": None,
-                "returns": returns,
-                "scores": [normalized(spec.env, spec.n_agents, r) for r in returns],
-                "team_return_mean": evaluation.mean,
-                "team_return_std": evaluation.std,
-                "normalized_score": evaluation.normalized_score,
-                "env_metrics": evaluation.evaluation.metric_means(),
+            yield CellRecord.of(
+                record,
+                key=record_key(job.algo, job.seed, updates),
+                eval_agents=spec.n_agents,
+                n_updates=updates,
+                checkpoint=checkpoints[updates].name,
+                status="ok",
+                returns=tuple(returns),
+                scores=tuple(normalized(spec.env, spec.n_agents, r) for r in returns),
+                team_return_mean=evaluation.mean,
+                team_return_std=evaluation.std,
+                normalized_score=evaluation.normalized_score,
+                env_metrics=evaluation.evaluation.metric_means(),
                 # The run's training time up to this checkpoint (resumed runs included).
-                "train_seconds": float(load_checkpoint(checkpoints[updates])["elapsed"]),
-                "eval_seconds": time.perf_counter() - began,
-                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            }
+                train_seconds=float(load_checkpoint(checkpoints[updates])["elapsed"]),
+                eval_seconds=time.perf_counter() - began,
+                finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            )
         except Exception as err:  # noqa: BLE001
             yield failed(updates, describe_error(err))
 
@@ -589,7 +568,7 @@ def _algo_order(algo: str) -> tuple[bool, str]:
     return algo != BUDGET_ALGO, algo
 
 
-def curves_report(records: list[dict[str, Any]]) -> CurvesReport:
+def curves_report(records: list[CellRecord]) -> CurvesReport:
     """The curves and the budget of a curves run's records (the latest record of each point).
 
     Raises:
@@ -598,8 +577,7 @@ def curves_report(records: list[dict[str, Any]]) -> CurvesReport:
     if not records:
         raise UserError("no curve records")
     settings = {
-        (r["env"], json.dumps(r["env_options"], sort_keys=True), r["eval_agents"], r["data"])
-        for r in records
+        (r.env, json.dumps(r.env_options, sort_keys=True), r.eval_agents, r.data) for r in records
     }
     if len(settings) > 1:
         raise UserError(
@@ -610,18 +588,18 @@ def curves_report(records: list[dict[str, Any]]) -> CurvesReport:
     by_point: dict[tuple[str, int], list[dict[str, Any]]] = {}
     information = {}
     for record in records:
-        by_point.setdefault((record["algo"], record["updates"]), []).append(record)
-        information.setdefault(record["algo"], record.get("information", "unknown"))
+        by_point.setdefault((record.algo, record.n_updates), []).append(record)
+        information.setdefault(record.algo, record.information or "unknown")
     curves: dict[str, list[CurvePoint]] = {}
     for (algo, updates), group in sorted(by_point.items()):
-        ok = sorted((r for r in group if r["status"] == "ok"), key=lambda r: r["seed"])
-        scores = np.array([r["normalized_score"] for r in ok], dtype=float)  # (seeds,)
+        ok = sorted((r for r in group if r.status == "ok"), key=lambda r: r.seed)
+        scores = np.array([r.normalized_score for r in ok], dtype=float)  # (seeds,)
         interval = tuple(float(v) for v in t_interval(scores)) if len(ok) >= 2 else None
         curves.setdefault(algo, []).append(
             CurvePoint(
                 algo=algo,
                 updates=updates,
-                seeds=tuple(r["seed"] for r in ok),
+                seeds=tuple(r.seed for r in ok),
                 scores=tuple(float(s) for s in scores),
                 mean=float(scores.mean()) if ok else float("nan"),
                 t_interval=interval,

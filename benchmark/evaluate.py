@@ -277,8 +277,8 @@ class RunEvaluation:
             "n_agents": self.n_agents,
             "options": self.options,
             "episodes": len(self.evaluation.returns),
-            "mean": self.mean,
-            "std": self.std,
+            "team_return_mean": self.mean,
+            "team_return_std": self.std,
             "normalized_score": self.normalized_score,
             "returns": self.evaluation.returns,
             **{f"mean_{k}": v for k, v in self.evaluation.metric_means().items()},
@@ -394,8 +394,8 @@ def training_evaluator(
     """An `eval_fn` for `algos.train.fit`: play the datasets' env at their largest team size.
 
     Returns:
-        A function of the algorithm returning `return_mean`, `return_std` and, when reference
-        scores exist for that team size, `normalized_score`.
+        A function of the algorithm returning `team_return_mean`, `team_return_std` and, when
+        reference scores exist for that team size, `normalized_score`.
     """
     with open_dataset(datasets[0]) as first:
         env, options = first.metadata["env"]["name"], first.metadata["env"]["options"]
@@ -406,7 +406,7 @@ def training_evaluator(
 
     def evaluate_now(algo: Algorithm) -> dict[str, float]:
         result, score = evaluate_algorithm(algo, env, n_agents, n_episodes, seed, options)
-        values = {"return_mean": result.mean, "return_std": result.std}
+        values = {"team_return_mean": result.mean, "team_return_std": result.std}
         if score is not None:
             values["normalized_score"] = score
         return values

@@ -408,7 +408,7 @@ def measure_algo(
     import torch
 
     from algos.registry import build_algorithm
-    from algos.train import fit
+    from algos.train import TrainSettings, fit
 
     generator = torch.Generator().manual_seed(seed)
     batch = data.sample(batch_size, generator)
@@ -429,10 +429,8 @@ def measure_algo(
         fit(
             fit_algo,
             data,
-            n_updates,
+            TrainSettings(n_updates, batch_size, seed),
             workdir / f"{name}-{repeat}",
-            seed=seed,
-            batch_size=batch_size,
             log_every=100,
             checkpoint_every=n_updates,
             progress=False,
@@ -527,7 +525,7 @@ def measure_eval_cost(
     the batched evaluation of the trained model over `n_episodes` full episodes."""
     from algos.data import OfflineData
     from algos.registry import build_algorithm
-    from algos.train import fit
+    from algos.train import TrainSettings, fit
     from benchmark.evaluate import evaluate_algorithm
     from datagen.collect import CollectRequest, collect
 
@@ -549,10 +547,8 @@ def measure_eval_cost(
     fit(
         model,
         data,
-        n_updates,
+        TrainSettings(n_updates, batch_size, seed),
         workdir / f"{name}-n{n_agents}-{algo}",
-        seed=seed,
-        batch_size=batch_size,
         log_every=n_updates,
         checkpoint_every=n_updates,
         progress=False,

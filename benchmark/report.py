@@ -48,6 +48,7 @@ from benchmark.scores import (
     performance_profile,
     task_matrices,
 )
+from benchmark.store import CellRecord
 
 FORMATS = ("md", "csv", "latex", "json")
 
@@ -343,7 +344,7 @@ def report_json(aggregates: list[Aggregate], across: list[AcrossTasks]) -> str:
         row = {name: clean(agg.field(name)) for name in GROUP_FIELDS}
         for name in ("algo", "information", "seeds", "scores", "mean", "t_interval"):
             row[name] = clean(getattr(agg, name))
-        for name in ("return_mean", "n_failed", "untuned"):
+        for name in ("team_return_mean", "n_failed", "untuned"):
             row[name] = clean(getattr(agg, name))
         cells.append(row)
     pooled = []
@@ -371,7 +372,7 @@ def report_json(aggregates: list[Aggregate], across: list[AcrossTasks]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def marl_eval_json(records: list[dict[str, Any]]) -> dict[str, Any]:
+def marl_eval_json(records: list[CellRecord]) -> dict[str, Any]:
     """The records in marl-eval's raw-data layout: env -> task -> algorithm -> run -> steps.
 
     A task is one training setup evaluated at one team size
@@ -381,21 +382,21 @@ def marl_eval_json(records: list[dict[str, Any]]) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for record in records:
-        if record["status"] != "ok":
+        if record.status != "ok":
             continue
-        task = f"{record['kind']}-n{_train_label(tuple(record['train_agents']))}-{record['data']}"
-        if record.get("regime", "offline") != "offline":
-            task += f"-{record['regime']}"
-        if record.get("tuned"):
+        task = f"{record.kind}-n{_train_label(record.train_agents)}-{record.data}"
+        if record.regime != "offline":
+            task += f"-{record.regime}"
+        if record.tuned:
             task += "-tuned"
-        task += f"-eval-n{record['eval_agents']}"
-        metrics = {"normalized_score": list(record["scores"]), "return": list(record["returns"])}
+        task += f"-eval-n{record.eval_agents}"
+        metrics = {"normalized_score": list(record.scores), "return": list(record.returns)}
         run = {
-            "step_1": {"step_count": int(record.get("updates", 0)), **metrics},
+            "step_1": {"step_count": record.n_updates or 0, **metrics},
             "absolute_metrics": metrics,
         }
-        algos = out.setdefault(record["env"], {}).setdefault(task, {})
-        algos.setdefault(record["algo"], {})[f"run_{record['seed']}"] = run
+        algos = out.setdefault(record.env, {}).setdefault(task, {})
+        algos.setdefault(record.algo, {})[f"run_{record.seed}"] = run
     return out
 
 
@@ -501,7 +502,7 @@ def _save(figure: Any, directory: Path, name: str) -> Path:
     return path
 
 
-def make_report(records: list[dict[str, Any]], fmt: str = "md", reps: int | None = None) -> str:
+def make_report(records: list[CellRecord], fmt: str = "md", reps: int | None = None) -> str:
     """The report of `records` in `fmt` (md, csv, latex or json); `reps` sets the across-task
     bootstrap's resamples (default `benchmark.scores.DEFAULT_REPS`)."""
     if fmt not in FORMATS:
@@ -510,5 +511,5 @@ def make_report(records: list[dict[str, Any]], fmt: str = "md", reps: int | None
     across = across_tasks(aggregates) if reps is None else across_tasks(aggregates, reps=reps)
     if fmt == "json":
         return report_json(aggregates, across)
-    commands = sorted({r["command"] for r in records if r.get("command")})
+    commands = sorted({r.command for r in records if r.command})
     return render(build_tables(aggregates, across), fmt, commands)

@@ -8,7 +8,10 @@ existing cluster (`executor="ray"`, the optional `ray` extra): scaling out chang
 Resuming: cells whose latest record succeeded are skipped; a job with some cells left trains
 again from its run directory's checkpoint (`fit(..., resume=True)`, a finished run does no more
 updates) and evaluates only the missing team sizes. Datasets live under `<out>/datasets`, one
-folder per (episodes, seed) recipe, so a suite's results always come from its own recorded data.
+folder per (episodes, seed) recipe, so a suite's results always come from its own recorded data;
+with `dataset_per_seed` each training seed has its own recipe (`Experiment.data_seed`).
+A pretrained+finetuned job fine-tunes its offline run (`algos.train.train(init_from=...)`).
+Every record is a `benchmark.store.CellRecord`: the job's `JobRecord` and one evaluation.
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmark.store import ResultStore
+from benchmark.store import CellRecord, JobRecord, ResultStore
 from benchmark.suites import DataSpec, Experiment, Job, Suite, job_matches, tuned_settings
 from datagen.collect import CollectRequest, collect
 from datagen.dataset.ids import DatasetId
 from datagen.dataset.ops import combine
 from datagen.errors import UserError
 from datagen.paths import git_commit
+
+if TYPE_CHECKING:
+    from algos.train import TrainSettings
 
 EXECUTORS = ("local", "ray")
 
@@ -42,94 +48,114 @@ def dataset_root(out: Path, n_episodes: int, seed: int) -> Path:
     return out / "datasets" / f"episodes{n_episodes}-seed{seed}"
 
 
-def _recipe(exp: Experiment, small: bool) -> tuple[int, int]:
-    """(episodes, collection seed) of an experiment's datasets (`small`: the fine-tuning ones)."""
-    if small:
-        return exp.finetune_episodes, exp.dataset_seed + 1
-    return exp.dataset_episodes, exp.dataset_seed
+def _recipe(exp: Experiment, seed: int, small: bool) -> tuple[int, int]:
+    """(episodes, collection seed) of the datasets training seed `seed` of `exp` uses (`small`:
+    the fine-tuning ones)."""
+    n_episodes = exp.n_finetune_episodes if small else exp.n_dataset_episodes
+    return n_episodes, exp.data_seed(seed, small)
 
 
 def dataset_path(
-    out: Path, exp: Experiment, n_agents: int, data: DataSpec, small: bool = False
+    out: Path, exp: Experiment, seed: int, n_agents: int, data: DataSpec, small: bool = False
 ) -> Path:
-    """The dataset a job of `exp` trains on at `n_agents` (`small`: the fine-tuning dataset)."""
+    """The dataset training seed `seed` of `exp` trains on at `n_agents` (`small`: the
+    fine-tuning dataset)."""
     dataset_id = DatasetId(exp.env, n_agents, data.dataset_quality)
-    return dataset_id.path("hdf5", root=dataset_root(out, *_recipe(exp, small)))
+    return dataset_id.path("hdf5", root=dataset_root(out, *_recipe(exp, seed, small)))
 
 
 def _collect_request(
-    out: Path, exp: Experiment, n_agents: int, tag: str, small: bool = False
+    out: Path, exp: Experiment, seed: int, n_agents: int, tag: str, small: bool = False
 ) -> CollectRequest:
     quality, _, mode = tag.partition("-")
-    n_episodes, seed = _recipe(exp, small)
+    n_episodes, data_seed = _recipe(exp, seed, small)
     return CollectRequest(
         env=exp.env,
         n_agents=n_agents,
         quality=quality,
         n_episodes=n_episodes,
-        seed=seed,
-        out=dataset_path(out, exp, n_agents, DataSpec.parse(tag), small),
+        seed=data_seed,
+        out=dataset_path(out, exp, seed, n_agents, DataSpec.parse(tag), small),
         resume=True,
         options=dict(exp.env_options),
         degenerate_mode=mode or None,
     )
 
 
-def needed_datasets(out: Path, jobs: list[Job]) -> list[tuple[str, Any]]:
-    """What `jobs` need, in order: ("collect", CollectRequest) for sources, then
-    ("combine", (sources, out_id, proportions, n_episodes, seed, path)) for mixtures."""
-    steps: dict[Path, tuple[str, Any]] = {}
+@dataclass(frozen=True)
+class CombineStep:
+    """A mixture to make from collected sources (`datagen.dataset.ops.combine`).
+
+    Attributes:
+        sources: the sources' paths, in the mixture's order.
+        dataset_id: the mixture's dataset id.
+        proportions: each source's share of the episodes.
+        n_episodes: episodes of the mixture.
+        seed: seed of the episodes' draw (the mixture's data seed).
+        out: where the mixture goes.
+    """
+
+    sources: tuple[str, ...]
+    dataset_id: str
+    proportions: tuple[float, ...]
+    n_episodes: int
+    seed: int
+    out: Path
+
+
+def needed_datasets(out: Path, jobs: list[Job]) -> list[CollectRequest | CombineStep]:
+    """What `jobs` need, each once: the collections of every source, then the mixtures."""
+    steps: dict[Path, CollectRequest | CombineStep] = {}
     for job in jobs:
-        exp = job.experiment
+        exp, seed = job.experiment, job.seed
         sizes = [(n, False) for n in job.train_agents]
         if exp.kind == "finetune":
             sizes += [(n, True) for n in exp.eval_agents]
         for n, small in sizes:
             data = DataSpec.parse("expert") if small else job.data
             for tag in data.tags:
-                request = _collect_request(out, exp, n, tag, small)
-                steps.setdefault(request.out, ("collect", request))
+                request = _collect_request(out, exp, seed, n, tag, small)
+                steps.setdefault(request.out, request)
             if data.other is not None:
-                sources = [str(dataset_path(out, exp, n, DataSpec.parse(t))) for t in data.tags]
-                target = dataset_path(out, exp, n, data)
+                sources = [
+                    dataset_path(out, exp, seed, n, DataSpec.parse(tag), small) for tag in data.tags
+                ]
+                n_episodes, data_seed = _recipe(exp, seed, small)
                 fraction = data.percent / 100
-                plan = (
-                    sources,
-                    str(DatasetId(exp.env, n, data.dataset_quality)),
-                    [1 - fraction, fraction],
-                    exp.dataset_episodes,
-                    exp.dataset_seed,
-                    target,
+                combined = CombineStep(
+                    sources=tuple(str(source) for source in sources),
+                    dataset_id=str(DatasetId(exp.env, n, data.dataset_quality)),
+                    proportions=(1 - fraction, fraction),
+                    n_episodes=n_episodes,
+                    seed=data_seed,
+                    out=dataset_path(out, exp, seed, n, data, small),
                 )
-                steps.setdefault(target, ("combine", plan))
-    ordered = [s for s in steps.values() if s[0] == "collect"]
-    return ordered + [s for s in steps.values() if s[0] == "combine"]
+                steps.setdefault(combined.out, combined)
+    ordered = [s for s in steps.values() if isinstance(s, CollectRequest)]
+    return ordered + [s for s in steps.values() if isinstance(s, CombineStep)]
 
 
 def prepare_datasets(
     out: Path, jobs: list[Job], on_step: Callable[[str], None] | None = None
 ) -> None:
     """Collect and combine every dataset `jobs` need that is not on disk yet."""
-    for kind, plan in needed_datasets(out, jobs):
-        if kind == "collect":
-            if plan.out.exists():
-                continue
+    for step in needed_datasets(out, jobs):
+        if step.out.exists():
+            continue
+        if isinstance(step, CollectRequest):
             if on_step:
-                on_step(f"collect {plan.env} n={plan.n_agents} {plan.behaviour.tag}")
-            collect(plan)
+                on_step(f"collect {step.env} n={step.n_agents} {step.behaviour.tag}")
+            collect(step)
         else:
-            sources, out_id, proportions, n_episodes, seed, target = plan
-            if target.exists():
-                continue
             if on_step:
-                on_step(f"combine {out_id}")
+                on_step(f"combine {step.dataset_id}")
             combine(
-                sources,
-                out_id,
-                proportions=proportions,
-                n_episodes=n_episodes,
-                seed=seed,
-                out=target,
+                list(step.sources),
+                step.dataset_id,
+                proportions=list(step.proportions),
+                n_episodes=step.n_episodes,
+                seed=step.seed,
+                out=step.out,
             )
 
 
@@ -139,80 +165,48 @@ class JobTask:
 
     Attributes:
         name: the job's name (its run directory under `<out>/runs`).
-        algo: the algorithm.
-        seed: training seed.
-        datasets: the training datasets' paths.
-        n_updates, batch_size: the training budget.
-        run_dir: the run directory.
-        env, env_options: the env evaluations play.
+        settings: how it trains.
+        record: what every record of the job holds (algorithm, datasets, run directory, env and
+            evaluation protocol included).
         eval_agents: the team sizes still to evaluate.
-        eval_episodes, eval_seed: the evaluation.
-        base_record: the cell coordinates every record of the job starts from.
-        pretrained_dir: (pretrained+finetuned) the offline run to start from.
-        pretrain: (pretrained+finetuned) the offline run's own task, trained first if needed.
-        overrides: the algorithm's config overrides.
+        pretrain: (pretrained+finetuned) the offline run's own task, trained first if needed;
+            the job then fine-tunes that run (`algos.train.train(init_from=...)`).
     """
 
     name: str
-    algo: str
-    seed: int
-    datasets: tuple[str, ...]
-    n_updates: int
-    batch_size: int
-    run_dir: str
-    env: str
-    env_options: dict[str, Any]
+    settings: TrainSettings
+    record: JobRecord
     eval_agents: tuple[int, ...]
-    eval_episodes: int
-    eval_seed: int
-    base_record: dict[str, Any] = field(default_factory=dict)
     pretrain: JobTask | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def _train(task: JobTask) -> Any:
     """Train (or resume, or find finished) the task's run; returns the trained algorithm."""
-    from algos.data import OfflineData
-    from algos.train import fit, train
+    from algos.train import train
     from benchmark.evaluate import load_run
 
-    if task.pretrain is None:
-        result = train(
-            task.algo,
-            list(task.datasets),
-            task.n_updates,
-            out=task.run_dir,
-            seed=task.seed,
-            batch_size=task.batch_size,
-            overrides=task.overrides,
-            resume=True,
-            progress=False,
-        )
-    else:
+    init_from = None
+    if task.pretrain is not None:
         _train(task.pretrain)
-        data = OfflineData.from_datasets(list(task.datasets))
-        # Start from the pretrained parameters and normalisation (a resumed fine-tuning run
-        # replaces them with its own checkpoint).
-        algo = load_run(task.pretrain.run_dir).algo
-        algo.n_updates = 0
-        result = fit(
-            algo,
-            data,
-            task.n_updates,
-            task.run_dir,
-            seed=task.seed,
-            batch_size=task.batch_size,
-            resume=True,
-            progress=False,
-        )
+        init_from = task.pretrain.record.run_dir
+    result = train(
+        task.record.algo,
+        list(task.record.datasets),
+        task.settings,
+        out=task.record.run_dir,
+        overrides=task.record.config_overrides,
+        init_from=init_from,
+        resume=True,
+        progress=False,
+    )
     metrics = result.last_metrics
     bad = [key for key, value in metrics.items() if not math.isfinite(value)]
     if bad:
         raise FloatingPointError(f"non-finite training metric {bad[0]} = {metrics[bad[0]]}")
-    return load_run(task.run_dir).algo
+    return load_run(task.record.run_dir).algo
 
 
-def run_job(task: JobTask) -> list[dict[str, Any]]:
+def run_job(task: JobTask) -> list[CellRecord]:
     """Train one job and evaluate it at each pending team size: one record per cell.
 
     Never raises for a failing cell: an exception (or a non-finite loss) becomes a failed record
@@ -222,6 +216,7 @@ def run_job(task: JobTask) -> list[dict[str, Any]]:
 
     from benchmark.evaluate import evaluate_algorithm, normalized
 
+    shared = task.record
     records = []
     started = time.perf_counter()
     try:
@@ -235,28 +230,32 @@ def run_job(task: JobTask) -> list[dict[str, Any]]:
         try:
             with torch.no_grad():
                 evaluation, score = evaluate_algorithm(
-                    algo, task.env, n, task.eval_episodes, task.eval_seed, task.env_options
+                    algo,
+                    shared.env,
+                    n,
+                    shared.n_eval_episodes,
+                    shared.eval_seed,
+                    shared.env_options,
                 )
             if score is None:
-                raise UserError(f"no reference scores for {task.env} with {n} agents")
+                raise UserError(f"no reference scores for {shared.env} with {n} agents")
             returns = [float(r) for r in evaluation.returns]
             records.append(
-                {
-                    **task.base_record,
-                    "key": f"{task.name}@n{n}",
-                    "eval_agents": n,
-                    "status": "ok",
-                    "error": None,
-                    "returns": returns,
-                    "scores": [normalized(task.env, n, r) for r in returns],
-                    "team_return_mean": evaluation.mean,
-                    "team_return_std": evaluation.std,
-                    "normalized_score": score,
-                    "env_metrics": evaluation.metric_means(),
-                    "train_seconds": train_seconds,
-                    "eval_seconds": time.perf_counter() - began,
-                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                }
+                CellRecord.of(
+                    shared,
+                    key=f"{task.name}@n{n}",
+                    eval_agents=n,
+                    status="ok",
+                    returns=tuple(returns),
+                    scores=tuple(normalized(shared.env, n, r) for r in returns),
+                    team_return_mean=evaluation.mean,
+                    team_return_std=evaluation.std,
+                    normalized_score=score,
+                    env_metrics=evaluation.metric_means(),
+                    train_seconds=train_seconds,
+                    eval_seconds=time.perf_counter() - began,
+                    finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                )
             )
         except Exception as err:  # noqa: BLE001
             records.append(_failed(task, n, describe_error(err)))
@@ -270,74 +269,66 @@ def describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}{where}"
 
 
-def _failed(task: JobTask, n: int, error: str) -> dict[str, Any]:
-    return {
-        **task.base_record,
-        "key": f"{task.name}@n{n}",
-        "eval_agents": n,
-        "status": "failed",
-        "error": error,
-        "normalized_score": None,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+def _failed(task: JobTask, n: int, error: str) -> CellRecord:
+    return CellRecord.of(
+        task.record,
+        key=f"{task.name}@n{n}",
+        eval_agents=n,
+        status="failed",
+        error=error,
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
 
 
-def make_task(job: Job, out: Path, pending: tuple[int, ...], command: str) -> JobTask:
-    """The task of `job`, evaluating only the `pending` team sizes."""
-    exp = job.experiment
-    if job.regime == "offline":
-        datasets = tuple(str(dataset_path(out, exp, n, job.data)) for n in job.train_agents)
-        n_updates = exp.updates
-    else:
-        expert = DataSpec.parse("expert")
-        datasets = (str(dataset_path(out, exp, job.target, expert, small=True)),)
-        n_updates = exp.finetune_updates
-    from algos.registry import information_class
-
-    overrides = job_overrides(job)
+def make_task(
+    job: Job, out: Path, pending: tuple[int, ...], command: str, suite: str | None = None
+) -> JobTask:
+    """The task of `job` of suite `suite`, evaluating only the `pending` team sizes."""
     pretrain = None
     if job.regime == "pretrained+finetuned":
-        pretrain = make_task(job.pretraining(), out, (), command)
-    run_dir = str(out / "runs" / job.name)
-    base = {
-        "suite_job": job.name,
-        "kind": exp.kind,
-        "env": exp.env,
-        "env_options": dict(exp.env_options),
-        "train_agents": list(job.train_agents),
-        "data": job.data.label,
-        "regime": job.regime,
-        "algo": job.algo,
-        "information": information_class(job.algo, overrides),
-        "tuned": exp.tuned,
-        "tuned_params": (tuned_settings(job.algo) or {}) if exp.tuned else {},
-        "seed": job.seed,
-        "updates": n_updates,
-        "batch_size": exp.batch_size,
-        "config_overrides": overrides,
-        "datasets": list(datasets),
-        "eval_episodes": exp.eval_episodes,
-        "eval_seed": exp.eval_seed,
-        "run_dir": run_dir,
-        "command": command,
-        "git_commit": git_commit(),
-    }
-    return JobTask(
-        name=job.name,
-        algo=job.algo,
-        seed=job.seed,
-        datasets=datasets,
-        n_updates=n_updates,
-        batch_size=exp.batch_size,
-        run_dir=run_dir,
+        pretrain = make_task(job.pretraining(), out, (), command, suite)
+    record = job_record(job, out, job_overrides(job), command, suite)
+    return JobTask(job.name, job.settings, record, pending, pretrain)
+
+
+def job_record(
+    job: Job, out: Path, overrides: dict[str, Any], command: str, suite: str | None = None
+) -> JobRecord:
+    """What every record of `job` holds, trained under `out` with the config `overrides`."""
+    from algos.registry import information_class
+
+    exp = job.experiment
+    if job.small:
+        sizes, data = (job.target,), DataSpec.parse("expert")
+    else:
+        sizes, data = job.train_agents, job.data
+    n_episodes, data_seed = _recipe(exp, job.seed, job.small)
+    settings = job.settings
+    return JobRecord(
+        kind=exp.kind,
         env=exp.env,
         env_options=dict(exp.env_options),
-        eval_agents=pending,
-        eval_episodes=exp.eval_episodes,
+        train_agents=job.train_agents,
+        data=job.data.label,
+        regime=job.regime,
+        algo=job.algo,
+        information=information_class(job.algo, overrides),
+        tuned=exp.tuned,
+        tuned_params=(tuned_settings(job.algo) or {}) if exp.tuned else {},
+        config_overrides=overrides,
+        seed=job.seed,
+        data_seed=data_seed,
+        datasets=tuple(str(dataset_path(out, exp, job.seed, n, data, job.small)) for n in sizes),
+        n_dataset_episodes=n_episodes,
+        n_updates=settings.n_updates,
+        batch_size=settings.batch_size,
+        n_eval_episodes=exp.n_eval_episodes,
         eval_seed=exp.eval_seed,
-        base_record=base,
-        pretrain=pretrain,
-        overrides=overrides,
+        run_dir=str(out / "runs" / job.name),
+        suite=suite,
+        suite_job=job.name,
+        command=command,
+        git_commit=git_commit(),
     )
 
 
@@ -380,7 +371,7 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _execute_local(tasks: list[JobTask], workers: int) -> Iterator[list[dict[str, Any]]]:
+def _execute_local(tasks: list[JobTask], workers: int) -> Iterator[list[CellRecord]]:
     if workers <= 1:
         for task in tasks:
             yield run_job(task)
@@ -396,7 +387,7 @@ def _execute_local(tasks: list[JobTask], workers: int) -> Iterator[list[dict[str
 
 def _execute_ray(
     tasks: list[JobTask], workers: int, address: str | None
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[CellRecord]]:
     try:
         import ray
     except ImportError as err:
@@ -509,24 +500,23 @@ def run_suite(
         )
         bar.update(data_task, total=1, completed=1, status="ready")
         cells = bar.add_task(f"{suite.name} cells", total=sum(len(p) for _, p in todo), status="")
-        tasks = [make_task(job, out, pending, command) for job, pending in todo]
+        tasks = [make_task(job, out, pending, command, suite.name) for job, pending in todo]
         if executor == "ray":
             results = _execute_ray(tasks, workers, address)
         else:
             results = _execute_local(tasks, workers)
         for records in results:
             for record in records:
-                record["suite"] = suite.name
                 store.append(record)
-                if record["status"] == "ok":
+                if record.status == "ok":
                     summary.n_ok += 1
                 else:
                     summary.n_failed += 1
-            last = records[-1] if records else {}
+            last = records[-1].suite_job if records else None
             bar.update(
                 cells,
                 advance=len(records),
-                status=f"ok {summary.n_ok} failed {summary.n_failed} last: {last.get('suite_job')}",
+                status=f"ok {summary.n_ok} failed {summary.n_failed} last: {last}",
             )
     summary.seconds = time.perf_counter() - started
     return summary
@@ -534,9 +524,9 @@ def run_suite(
 
 def failed_cells(
     out: Path | str, suite: Suite, only: dict[str, set[str]] | None = None
-) -> list[dict[str, Any]]:
+) -> list[CellRecord]:
     """The latest records of `suite`'s cells (those matching `only`) that failed."""
     latest = ResultStore(out).latest()
     jobs = [job for job in suite.jobs() if job_matches(job, only or {})]
     keys = {key for job in jobs for key in job.cell_keys()}
-    return [r for k, r in latest.items() if k in keys and r["status"] == "failed"]
+    return [r for k, r in latest.items() if k in keys and r.status == "failed"]

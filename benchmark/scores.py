@@ -35,6 +35,7 @@ import numpy as np
 import scipy.stats
 from rliable import metrics
 
+from benchmark.store import CellRecord
 from datagen.errors import UserError
 
 #: What a cell shows, as tables and exports name it.
@@ -60,22 +61,22 @@ MIN_RUNS = 2
 BASELINES = {"decentralised": "bc", "communicating": "bc-comm"}
 
 
-def record_information(record: dict[str, Any]) -> str:
+def record_information(record: CellRecord) -> str:
     """A record's information class; records written before classes existed get the registry's
     class of their algorithm at its defaults with the record's overrides ("unknown" for an
     algorithm no longer registered)."""
-    if "information" in record:
-        return record["information"]
+    if record.information is not None:
+        return record.information
     from algos.registry import ALGORITHMS, ALIASES, get_entry, information_class
 
-    if record["algo"] not in ALGORITHMS and record["algo"] not in ALIASES:
+    if record.algo not in ALGORITHMS and record.algo not in ALIASES:
         return "unknown"
     with warnings.catch_warnings():  # a former name (iql) in old records is not news
         warnings.simplefilter("ignore", FutureWarning)
         try:
-            return information_class(record["algo"], record.get("config_overrides"))
+            return information_class(record.algo, record.config_overrides)
         except UserError:  # overrides of fields the algorithm no longer has
-            return get_entry(record["algo"]).information
+            return get_entry(record.algo).information
 
 
 #: A group's coordinates; `tuned` is whether the experiment ran at the tuned settings, so a suite
@@ -83,8 +84,6 @@ def record_information(record: dict[str, Any]) -> str:
 GROUP_FIELDS = ("kind", "env", "train_agents", "data", "regime", "tuned", "eval_agents")
 #: A task of the across-task aggregates: a group's coordinates but its kind and setting.
 TASK_FIELDS = ("env", "train_agents", "data", "regime", "eval_agents")
-#: Each field's value in records written before it existed.
-_FIELD_DEFAULTS = {"regime": "offline", "tuned": False}
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class Aggregate:
         mean: the mean of `scores` (NaN without any).
         t_interval: its 95 % Student-t interval (lo, hi) over the seeds (`t_interval`); None
             with fewer than two seeds.
-        return_mean: mean team return across seeds.
+        team_return_mean: mean team return across seeds.
         n_failed: cells of this group and algorithm that failed.
         information: the algorithm's information class (`record_information`).
         untuned: the group asked for tuned settings but the algorithm had none yet (it ran at
@@ -112,7 +111,7 @@ class Aggregate:
     scores: tuple[float, ...]
     mean: float
     t_interval: tuple[float, float] | None
-    return_mean: float
+    team_return_mean: float
     n_failed: int = 0
     information: str = "unknown"
     untuned: bool = False
@@ -200,13 +199,9 @@ class AcrossTasks:
     untuned: bool
 
 
-def group_of(record: dict[str, Any]) -> tuple[Any, ...]:
+def group_of(record: CellRecord) -> tuple[Any, ...]:
     """A record's group: every coordinate but the algorithm and the seed."""
-    values = []
-    for name in GROUP_FIELDS:
-        value = record.get(name, _FIELD_DEFAULTS.get(name))
-        values.append(tuple(value) if isinstance(value, list) else value)
-    return tuple(values)
+    return tuple(getattr(record, name) for name in GROUP_FIELDS)
 
 
 def t_interval(seed_scores: np.ndarray, level: float = 0.95) -> np.ndarray:
@@ -230,46 +225,46 @@ def t_interval(seed_scores: np.ndarray, level: float = 0.95) -> np.ndarray:
     return np.stack([mean - half, mean + half], axis=-1)
 
 
-def aggregate(records: list[dict[str, Any]]) -> list[Aggregate]:
+def aggregate(records: list[CellRecord]) -> list[Aggregate]:
     """Aggregate records (the latest per cell) into one `Aggregate` per group and algorithm.
 
     Failed records count in `n_failed`; a group and algorithm with no successful seed gets NaN
     scores. The output is sorted by group, then algorithm.
     """
-    ok: dict[tuple, dict[str, list[dict]]] = {}
+    ok: dict[tuple, dict[str, list[CellRecord]]] = {}
     failed: dict[tuple, dict[str, int]] = {}
     information_of: dict[str, str] = {}
     for record in records:
         group = group_of(record)
-        information_of.setdefault(record["algo"], record_information(record))
-        if record["status"] == "ok":
-            ok.setdefault(group, {}).setdefault(record["algo"], []).append(record)
+        information_of.setdefault(record.algo, record_information(record))
+        if record.status == "ok":
+            ok.setdefault(group, {}).setdefault(record.algo, []).append(record)
         else:
             counts = failed.setdefault(group, {})
-            counts[record["algo"]] = counts.get(record["algo"], 0) + 1
+            counts[record.algo] = counts.get(record.algo, 0) + 1
     out = []
     for group in sorted(set(ok) | set(failed), key=_sort_key):
         by_algo = ok.get(group, {})
         for algo in sorted(set(by_algo) | set(failed.get(group, {}))):
-            rs = sorted(by_algo.get(algo, []), key=lambda r: r["seed"])
-            scores = np.array([r["normalized_score"] for r in rs], dtype=float)
+            rs = sorted(by_algo.get(algo, []), key=lambda r: r.seed)
+            scores = np.array([r.normalized_score for r in rs], dtype=float)
             interval = tuple(float(v) for v in t_interval(scores)) if len(rs) >= 2 else None
             out.append(
                 Aggregate(
                     group=group,
                     algo=algo,
-                    seeds=tuple(r["seed"] for r in rs),
+                    seeds=tuple(r.seed for r in rs),
                     scores=tuple(float(s) for s in scores),
                     mean=float(scores.mean()) if rs else float("nan"),
                     t_interval=interval,
-                    return_mean=(
-                        float(np.mean([r["team_return_mean"] for r in rs])) if rs else float("nan")
+                    team_return_mean=(
+                        float(np.mean([r.team_return_mean for r in rs])) if rs else float("nan")
                     ),
                     n_failed=failed.get(group, {}).get(algo, 0),
                     information=information_of[algo],
                     untuned=bool(group[GROUP_FIELDS.index("tuned")])
                     and bool(rs)
-                    and not any(r.get("tuned_params") for r in rs),
+                    and not any(r.tuned_params for r in rs),
                 )
             )
     return out

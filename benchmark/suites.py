@@ -18,13 +18,17 @@ online at each of the experiment's evaluation team sizes, and each (job, evaluat
                      "expert+degenerate@25" (25 % of the episodes from the second source)
     algos            registered algorithms (`marl-bench algos`)
     seeds            training seeds [[0, 1, 2]]
-    dataset_episodes episodes per collected dataset [20]
-    dataset_seed     seed of every collection [0]
-    updates          gradient updates per training run [2000]
+    n_dataset_episodes
+                     episodes per collected dataset [20]
+    dataset_seed     seed of every collection [0]; the fine-tuning datasets' is one more
+    dataset_per_seed each training seed s its own datasets, collected (and mixed) with seed
+                     dataset_seed + s (fine-tuning: dataset_seed + s + 100,000); the evaluation seed
+                     must then differ from every data seed [false]
+    n_updates        gradient updates per training run [2000]
     batch_size       transitions per batch [256]
-    eval_episodes    evaluation episodes per cell [10]
+    n_eval_episodes  evaluation episodes per cell [10]
     eval_seed        seed of the first evaluation episode; the same for every algorithm [1000]
-    finetune_episodes, finetune_updates
+    n_finetune_episodes, n_finetune_updates
                      (finetune only) the small dataset at each evaluation size, and the updates
                      spent on it [5, 500]
     config           config overrides per algorithm, e.g. {bc = {hidden_size = 64}}; a key
@@ -33,6 +37,10 @@ online at each of the experiment's evaluation team sizes, and each (job, evaluat
                      (data/tuning/tuned.json; an algorithm not tuned yet keeps its defaults,
                      an ablation takes its method's), then apply `config`; the runs' names
                      end in `-tuned` [false]
+
+Suite files written before counts were named `n_...` say `dataset_episodes`, `updates`,
+`eval_episodes`, `finetune_episodes` and `finetune_updates`; they read as the new names
+(`table_before_n_counts`).
 
 A suite may also `include = ["other-suite", ...]`, whose experiments it adds to its own (`full`).
 """
@@ -45,17 +53,22 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen.envs import check_request
 from datagen.errors import UserError
 from datagen.paths import project_data_dir, read_json
 from datagen.policies.registry import DEGENERATE_MODES, QUALITIES
 
+if TYPE_CHECKING:
+    from algos.train import TrainSettings
+
 KINDS = ("transfer", "finetune", "degenerate")
 SUITE_DIR = "suites"
 #: Each algorithm's settings chosen by `marl-bench tune` (benchmark/tune.py), under data/.
 TUNED_FILE = Path("tuning") / "tuned.json"
+#: With a dataset per seed, how far above a seed's training-data seed its fine-tuning data's is.
+FINETUNE_SEED_OFFSET = 100_000
 
 
 def tuned_settings(algo: str) -> dict[str, Any] | None:
@@ -149,16 +162,31 @@ class Experiment:
     kind: str = "transfer"
     env_options: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
-    dataset_episodes: int = 20
+    n_dataset_episodes: int = 20
     dataset_seed: int = 0
-    updates: int = 2000
+    dataset_per_seed: bool = False
+    n_updates: int = 2000
     batch_size: int = 256
-    eval_episodes: int = 10
+    n_eval_episodes: int = 10
     eval_seed: int = 1000
-    finetune_episodes: int = 5
-    finetune_updates: int = 500
+    n_finetune_episodes: int = 5
+    n_finetune_updates: int = 500
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     tuned: bool = False
+
+    def data_seed(self, seed: int, small: bool = False) -> int:
+        """The collection seed of the datasets training seed `seed` uses (`small`: the
+        fine-tuning ones). With a dataset per seed the fine-tuning seeds start
+        `FINETUNE_SEED_OFFSET` above the training ones, so that no seed's fine-tuning data
+        repeats another seed's training data."""
+        if not self.dataset_per_seed:
+            return self.dataset_seed + int(small)
+        return self.dataset_seed + seed + (FINETUNE_SEED_OFFSET if small else 0)
+
+    def data_seeds(self) -> list[int]:
+        """Every collection seed of the experiment's datasets, sorted."""
+        smalls = (False, True) if self.kind == "finetune" else (False,)
+        return sorted({self.data_seed(seed, small) for seed in self.seeds for small in smalls})
 
 
 @dataclass(frozen=True)
@@ -188,6 +216,21 @@ class Job:
     @property
     def eval_agents(self) -> tuple[int, ...]:
         return self.experiment.eval_agents if self.target is None else (self.target,)
+
+    @property
+    def small(self) -> bool:
+        """Whether the job trains on the fine-tuning datasets (the small data at `target`)."""
+        return self.regime != "offline"
+
+    @property
+    def settings(self) -> TrainSettings:
+        """How the job trains: the experiment's budget (the fine-tuning one for a job on the
+        small data) at the job's seed."""
+        from algos.train import TrainSettings
+
+        exp = self.experiment
+        n_updates = exp.n_finetune_updates if self.small else exp.n_updates
+        return TrainSettings(n_updates, exp.batch_size, self.seed)
 
     @property
     def name(self) -> str:
@@ -354,8 +397,43 @@ def _load(path: Path, known_algos: Iterable[str] | None, seen: tuple[str, ...]) 
     return Suite(path.stem, raw.get("description", ""), tuple(experiments))
 
 
+#: Keys of suite files written before counts were named `n_...`, and their names now.
+FORMER_KEYS = {
+    "dataset_episodes": "n_dataset_episodes",
+    "updates": "n_updates",
+    "eval_episodes": "n_eval_episodes",
+    "finetune_episodes": "n_finetune_episodes",
+    "finetune_updates": "n_finetune_updates",
+}
+
+
+def table_before_n_counts(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """An experiment table written before counts were named `n_...`, with its keys' names of
+    now; newer tables are returned unchanged (as a copy).
+
+    Raises:
+        UserError: a table with both a former name and its new one.
+    """
+    both = [key for key in FORMER_KEYS if key in table and FORMER_KEYS[key] in table]
+    if both:
+        raise UserError(f"{where}: {both[0]!r} is the former name of {FORMER_KEYS[both[0]]!r}")
+    return {FORMER_KEYS.get(key, key): value for key, value in table.items()}
+
+
+#: Keys of an experiment that count something, each at least 1.
+COUNTS = (
+    "n_dataset_episodes",
+    "n_updates",
+    "batch_size",
+    "n_eval_episodes",
+    "n_finetune_episodes",
+    "n_finetune_updates",
+)
+
+
 def _experiment(table: dict[str, Any], where: str, known_algos: Iterable[str] | None) -> Experiment:
     valid = [f.name for f in fields(Experiment)]
+    table = table_before_n_counts(table, where)
     unknown = sorted(set(table) - set(valid))
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
@@ -391,11 +469,20 @@ def _experiment(table: dict[str, Any], where: str, known_algos: Iterable[str] | 
                 raise UserError(
                     f"{where}: unknown algorithm {algo!r}; valid algorithms: {', '.join(known)}"
                 )
-    for key in ("dataset_episodes", "updates", "batch_size", "eval_episodes", "finetune_episodes"):
+    for key in COUNTS:
         if getattr(exp, key) < 1:
             raise UserError(f"{where}: {key} must be at least 1")
     if not (exp.seeds and exp.algos and exp.data and exp.eval_agents and exp.train_agents):
         raise UserError(
             f"{where}: seeds, algos, data, train_agents and eval_agents must be non-empty"
+        )
+    # A dataset collected with seed s holds the episodes seeded (s, 0), (s, 1), ...; evaluation
+    # plays (eval_seed, 0), ... Checked under the per-seed protocol only, so that the suites run
+    # before it load as they ran (tuning.toml evaluates from its data seed, 5000).
+    seeds = exp.data_seeds()
+    if exp.dataset_per_seed and exp.eval_seed in seeds:
+        raise UserError(
+            f"{where}: eval_seed {exp.eval_seed} is also a data seed (the datasets use seeds "
+            f"{', '.join(map(str, seeds))}); evaluation must start from episodes no dataset holds"
         )
     return exp

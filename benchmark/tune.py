@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.runner import run_suite
-from benchmark.store import load_records
+from benchmark.store import CellRecord, load_records
 from benchmark.suites import TUNED_FILE, Suite, load_suite
 from datagen.errors import UserError
 from datagen.paths import project_data_dir, update_json, write_json
@@ -138,12 +138,10 @@ def trial_suite(suite: Suite, algo: str, params: dict[str, Any]) -> Suite:
     return replace(suite, experiments=experiments)
 
 
-def trial_score(records: list[dict[str, Any]]) -> tuple[float, dict[str, float], int]:
+def trial_score(records: list[CellRecord]) -> tuple[float, dict[str, float], int]:
     """(mean score, score per cell, failed cells) of a trial's records; a failed cell scores 0."""
-    cells = {
-        r["key"]: float(r["normalized_score"]) if r["status"] == "ok" else 0.0 for r in records
-    }
-    failed = sum(r["status"] != "ok" for r in records)
+    cells = {r.key: float(r.normalized_score) if r.status == "ok" else 0.0 for r in records}
+    failed = sum(r.status != "ok" for r in records)
     return (sum(cells.values()) / len(cells) if cells else math.nan), cells, failed
 
 

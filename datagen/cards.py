@@ -173,7 +173,7 @@ def datasets_table(envs: list[str]) -> list[str]:
         if "privileged" not in record:
             return "–"
         low, high = record["random"]["mean"], record["privileged"]["mean"]
-        return f"{100.0 * (row['mean_return'] - low) / (high - low):.1f}"
+        return f"{100.0 * (row['team_return_mean'] - low) / (high - low):.1f}"
 
     lines = [
         "| env | n | quality | episodes | steps | team return | normalised score | "
@@ -184,8 +184,9 @@ def datasets_table(envs: list[str]) -> list[str]:
         score = "–" if row["normalized_score"] is None else f"{row['normalized_score']:.1f}"
         lines.append(
             f"| {row['env']} | {row['n_agents']} | {row['quality']} | {row['episodes']} | "
-            f"{row['steps']} | {row['mean_return']:.1f} ± {row['std_return']:.1f} | {score} | "
-            f"{ceiling_scale(row)} | {row['coverage']:.3f} | {row['size_bytes'] / 1e6:.2f} MB |"
+            f"{row['steps']} | {row['team_return_mean']:.1f} ± {row['team_return_std']:.1f} | "
+            f"{score} | {ceiling_scale(row)} | {row['coverage']:.3f} | "
+            f"{row['size_bytes'] / 1e6:.2f} MB |"
         )
     return lines
 

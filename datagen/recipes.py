@@ -212,8 +212,8 @@ def stats_of(metadata: dict[str, Any]) -> dict[str, Any]:
     return {
         "episodes": metadata["totals"]["episodes"],
         "steps": metadata["totals"]["steps"],
-        "return_mean": metadata["stats"]["mean"],
-        "return_std": metadata["stats"]["std"],
+        "team_return_mean": metadata["stats"]["mean"],
+        "team_return_std": metadata["stats"]["std"],
         "normalized_score": metadata.get("normalized_score"),
         "coverage": metadata["coverage"],
     }

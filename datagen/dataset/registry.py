@@ -73,7 +73,8 @@ class RegistryEntry:
         size: bytes of the file as published.
         format: storage format of the file ("hdf5").
         content_checksum: the dataset's own content checksum (from its metadata).
-        stats: `episodes`, `steps`, `return_mean`, `return_std`, `normalized_score`, `coverage`.
+        stats: `episodes`, `steps`, `team_return_mean`, `team_return_std`, `normalized_score`,
+            `coverage`.
         recipe: how to rebuild it: `command` (a `marl-datagen` command line), the `quality`
             block and the `packages` recorded in the dataset's metadata.
     """

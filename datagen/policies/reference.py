@@ -90,14 +90,16 @@ def calibrate_medium(
 
         result: Evaluation = evaluate(env, n_agents, make, n_episodes, seed)
         score = normalized_score(env, n_agents, result.mean)
-        probes.append({"epsilon": epsilon, "normalized_score": score, "mean_return": result.mean})
+        probes.append(
+            {"epsilon": epsilon, "normalized_score": score, "team_return_mean": result.mean}
+        )
         if on_probe is not None:
             on_probe(epsilon, score)
         if MEDIUM_RANGE[0] <= score <= MEDIUM_RANGE[1]:
             return {
                 "epsilon": epsilon,
                 "normalized_score": score,
-                "mean_return": result.mean,
+                "team_return_mean": result.mean,
                 "episodes": n_episodes,
                 "seed": seed,
                 "probes": probes,

@@ -12,7 +12,7 @@ import pytest
 
 from algos.data import OfflineData
 from algos.registry import build_algorithm
-from algos.train import fit
+from algos.train import TrainSettings, fit
 from benchmark.evaluate import evaluate_algorithm
 from datagen.collect import CollectRequest, collect
 
@@ -46,7 +46,7 @@ def expert_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, OfflineDa
 def train_and_score(env: str, algo_name: str, data: OfflineData, run_dir: Path) -> float:
     _, _, updates, hidden = SETUPS[env]
     algo = build_algorithm(algo_name, data.spec, {"hidden_size": hidden}, seed=0)
-    fit(algo, data, updates, run_dir, seed=0, batch_size=256, progress=False)
+    fit(algo, data, TrainSettings(updates, batch_size=256, seed=0), run_dir, progress=False)
     evaluation, score = evaluate_algorithm(algo, env, 2, 10, seed=100, options=data.env_options)
     print(
         f"{algo_name} on {env} n=2: return {evaluation.mean:.2f} ± {evaluation.std:.2f}, "

@@ -11,7 +11,14 @@ import torch
 
 from algos.data import OfflineData
 from algos.registry import build_algorithm
-from algos.train import fit, load_checkpoint, read_metrics, read_run_config, train
+from algos.train import (
+    TrainSettings,
+    fit,
+    load_checkpoint,
+    read_metrics,
+    read_run_config,
+    train,
+)
 from datagen.dataset import Dataset
 from datagen.errors import UserError
 
@@ -29,10 +36,8 @@ def run(data: OfflineData, run_dir: Path, n_updates: int, resume: bool = False, 
     fit(
         algo,
         data,
-        n_updates,
+        TrainSettings(n_updates, batch_size=16, seed=5),
         run_dir,
-        seed=5,
-        batch_size=16,
         log_every=kwargs.pop("log_every", 5),
         checkpoint_every=kwargs.pop("checkpoint_every", 10),
         resume=resume,
@@ -149,10 +154,8 @@ def test_existing_or_different_runs_are_refused(prison_data: OfflineData, tmp_pa
         fit(
             other,
             prison_data,
-            20,
+            TrainSettings(20, batch_size=16, seed=5),
             tmp_path / "run",
-            seed=5,
-            batch_size=16,
             resume=True,
             progress=False,
         )
@@ -162,6 +165,77 @@ def test_existing_or_different_runs_are_refused(prison_data: OfflineData, tmp_pa
 
 def test_train_checks_the_config_before_loading_data(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown config key 'gama' for idqn"):
-        train("idqn", ["no-such-dataset"], 10, tmp_path, overrides={"gama": "0.9"})
+        train("idqn", ["no-such-dataset"], TrainSettings(10), tmp_path, overrides={"gama": "0.9"})
     with pytest.raises(UserError, match="unknown algorithm 'sac2'"):
-        train("sac2", ["no-such-dataset"], 10, tmp_path)
+        train("sac2", ["no-such-dataset"], TrainSettings(10), tmp_path)
+
+
+def test_fine_tuning_starts_from_a_finished_run_and_counts_its_own_updates(
+    prison_data: OfflineData, tiny_paths: dict, tmp_path: Path
+) -> None:
+    """`init_from`: the finished run's parameters, optimisers, generator and normalisation, a
+    fresh update counter, the run it started from in config.json; resumed, it continues from its
+    own checkpoint to the parameters of an uninterrupted fine-tuning."""
+    pretrained = tmp_path / "pretrained"
+    run(prison_data, pretrained, 20)
+    small_paths = [str(tiny_paths["prison4"])]  # random play of 4 prisoners: other statistics
+    small = OfflineData.from_datasets(small_paths)
+    settings = TrainSettings(10, batch_size=16, seed=5)
+    # What fine-tuning is: the pretrained algorithm as it finished, its counter at 0.
+    by_hand = build_algorithm("idqn", prison_data.spec, SMALL, seed=3)
+    by_hand.load_state_dict(load_checkpoint(pretrained / "checkpoints" / "latest.pt")["algorithm"])
+    by_hand.n_updates = 0
+    fit(by_hand, small, settings, tmp_path / "by-hand", progress=False)
+
+    whole = train(
+        "idqn",
+        small_paths,
+        settings,
+        tmp_path / "whole",
+        SMALL,
+        pretrained,
+        checkpoint_every=5,
+        progress=False,
+    )
+    assert (whole.start_step, whole.n_updates) == (0, 10)
+    assert_same(parameters(tmp_path / "by-hand"), parameters(tmp_path / "whole"))
+    config = read_run_config(tmp_path / "whole")
+    assert config["init_from"] == str(pretrained) and config["n_updates"] == 10
+    assert config["spec"] == read_run_config(pretrained)["spec"], "the pretrained normalisation"
+    assert config["spec"] != small.spec.to_json()
+    state = load_checkpoint(tmp_path / "whole" / "checkpoints" / "step_00000005.pt")
+    assert state["step"] == state["algorithm"]["n_updates"] == 5
+
+    split = tmp_path / "split"
+    train(
+        "idqn",
+        small_paths,
+        TrainSettings(5, 16, 5),
+        split,
+        SMALL,
+        pretrained,
+        progress=False,
+    )
+    resumed = train(
+        "idqn",
+        small_paths,
+        settings,
+        split,
+        SMALL,
+        pretrained,
+        resume=True,
+        progress=False,
+    )
+    assert (resumed.start_step, resumed.n_updates) == (5, 10)
+    assert_same(parameters(tmp_path / "whole"), parameters(split))
+
+    with pytest.raises(UserError, match="cannot start from .*pretrained: its config differs"):
+        train(
+            "idqn",
+            small_paths,
+            settings,
+            tmp_path / "other",
+            {"hidden_size": 8},
+            pretrained,
+            progress=False,
+        )

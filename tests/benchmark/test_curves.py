@@ -21,7 +21,7 @@ from benchmark.curves import (
     report_curves,
     run_curves,
 )
-from benchmark.store import ResultStore
+from benchmark.store import CellRecord, ResultStore
 from datagen.errors import UserError
 
 TINY = CurvesSpec(
@@ -74,25 +74,26 @@ def test_every_point_is_recorded_and_resume_redoes_none(tmp_path: Path) -> None:
     second = run_curves(TINY, out, resume=True, progress=False, command="test")
     assert (second.n_points, second.n_skipped, second.n_ok) == (4, 2, 2)
     records = ResultStore(out).records()
-    assert sorted(r["key"] for r in records) == [
+    assert sorted(r.key for r in records) == [
         "curves-bc-s0@u20",
         "curves-bc-s0@u40",
         "curves-bc-s1@u20",
         "curves-bc-s1@u40",
     ]
     for record in records:
-        assert record["status"] == "ok" and record["command"] == "test"
-        assert (record["env"], record["env_options"]) == ("prison", {"max_cycles": 30})
-        assert (record["train_agents"], record["eval_agents"]) == ([2], 2)
-        assert record["data_seed"] == record["seed"], "each seed trains on its own data"
-        assert (record["eval_seed"], record["eval_episodes"]) == (EVAL_SEED, 2)
-        assert record["config_overrides"]["hidden_size"] == 16
-        assert record["information"] == "decentralised" and record["tuned"] is True
-        assert record["checkpoint"] == f"step_{record['updates']:08d}.pt"
-        assert len(record["returns"]) == 2 and record["train_seconds"] > 0
-        assert record["normalized_score"] == pytest.approx(np.mean(record["scores"]))
-        assert {"git_commit", "eval_seconds", "team_return_mean", "finished_at"} <= set(record)
-    datasets = {r["seed"]: r["datasets"] for r in records}
+        assert record.status == "ok" and record.command == "test"
+        assert (record.env, record.env_options) == ("prison", {"max_cycles": 30})
+        assert (record.train_agents, record.eval_agents) == ((2,), 2)
+        assert record.data_seed == record.seed, "each seed trains on its own data"
+        assert (record.eval_seed, record.n_eval_episodes) == (EVAL_SEED, 2)
+        assert (record.n_run_updates, record.checkpoint_every) == (40, 20)
+        assert record.config_overrides["hidden_size"] == 16
+        assert record.information == "decentralised" and record.tuned is True
+        assert record.checkpoint == f"step_{record.n_updates:08d}.pt"
+        assert len(record.returns) == 2 and record.train_seconds > 0
+        assert record.normalized_score == pytest.approx(np.mean(record.scores))
+        assert record.team_return_mean == pytest.approx(np.mean(record.returns))
+    datasets = {r.seed: r.datasets for r in records}
     assert datasets[0] != datasets[1] and "seed1" in datasets[1][0]
     config = json.loads((out / "runs" / "bc-s1" / "config.json").read_text())
     assert config["config"]["hidden_size"] == 16 and config["seed"] == 1
@@ -108,7 +109,7 @@ def test_every_point_is_recorded_and_resume_redoes_none(tmp_path: Path) -> None:
     assert (third.n_skipped, third.n_ok) == (3, 1)
     assert checkpoint.stat().st_mtime_ns == written
     again = ResultStore(out).latest()[lost["key"]]
-    assert again["returns"] == lost["returns"]
+    assert list(again.returns) == lost["returns"]
     assert len(ResultStore(out).records()) == 4
 
     with pytest.raises(UserError, match="started with n_eval_episodes = 2, not 3"):
@@ -127,7 +128,7 @@ def test_cli_prints_the_curves_and_writes_budget_and_plot(tmp_path: Path) -> Non
     assert f"{report.budget} (budget)" in result.output
     assert f"budget: {report.budget} updates" in result.output
     assert [p["updates"] for p in budget["per_update_means"]["bc"]] == [20, 40]
-    assert {r["eval_seed"] for r in ResultStore(out).records()} == {EVAL_SEED}
+    assert {r.eval_seed for r in ResultStore(out).records()} == {EVAL_SEED}
     assert plot.read_bytes().startswith(PNG_SIGNATURE)
     records = (out / "records.jsonl").read_text()
     plot.unlink()
@@ -161,7 +162,7 @@ def test_budget_rule(means: dict[int, float], budget: int | None) -> None:
     assert budget_updates(means) == budget
 
 
-def point(algo: str, seed: int, updates: int, score: float | None, **extra: Any) -> dict:
+def point(algo: str, seed: int, updates: int, score: float | None, **extra: Any) -> CellRecord:
     """A hand-made record of one point (not produced by a run)."""
     record = {
         "key": f"curves-{algo}-s{seed}@u{updates}",
@@ -169,20 +170,19 @@ def point(algo: str, seed: int, updates: int, score: float | None, **extra: Any)
         "error": None if score is not None else "RuntimeError: boom",
         "kind": "curves",
         "env": "pursuit",
-        "env_options": {},
-        "train_agents": [2],
+        "train_agents": (2,),
         "eval_agents": 2,
         "data": "expert",
         "algo": algo,
         "information": "decentralised",
         "seed": seed,
-        "updates": updates,
+        "n_updates": updates,
         "normalized_score": score,
     }
-    return record | extra
+    return CellRecord(**(record | extra))
 
 
-def hand_records() -> list[dict]:
+def hand_records() -> list[CellRecord]:
     # BC's mean over its two seeds: 10, 50, 58, 60 (budget at 3000); implicit-ql 20 ... 80.
     records = []
     for updates, bc, iql in [(1000, 10, 20), (2000, 50, 40), (3000, 58, 60), (4000, 60, 80)]:
@@ -227,7 +227,7 @@ def test_report_of_hand_made_records(tmp_path: Path) -> None:
 def test_without_bc_the_curves_print_and_the_budget_is_not_set(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     for record in hand_records():
-        if record["algo"] != "bc":
+        if record.algo != "bc":
             store.append(record)
     result = CliRunner().invoke(main, ["curves", "--out", str(tmp_path), "--report-only"])
     assert result.exit_code == 0, result.output

@@ -13,6 +13,7 @@ from rliable import library as rly
 from rliable import metrics
 
 from benchmark.scores import across_tasks, aggregate, performance_profile, t_interval
+from benchmark.store import CellRecord
 from tests.benchmark.records import cell_record
 
 
@@ -106,7 +107,7 @@ def _assert_in_window(
     assert _quantile(support, w, 0.975 - slack) <= hi <= _quantile(support, w, 0.975 + slack)
 
 
-def _records(scores: dict[str, np.ndarray]) -> list[dict]:
+def _records(scores: dict[str, np.ndarray]) -> list[CellRecord]:
     """Records of (runs, tasks) matrices, the tasks being evaluation sizes 2, 4, 8, ..."""
     return [
         cell_record(algo, seed, 2 ** (task + 1), float(matrix[seed, task]))
@@ -157,7 +158,7 @@ def test_a_matrix_holds_the_seeds_every_task_has_and_the_improvement_the_shared_
     keeps all three seeds."""
     scores = {"bc": np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 60.0]])}
     scores["iql"] = np.array([[60.0, 70.0, 80.0], [61.0, 71.0, 81.0], [62.0, 72.0, 82.0]])
-    records = [r for r in _records(scores) if r["key"] != "transfer-pursuit-n2-expert-iql-s2@n8"]
+    records = [r for r in _records(scores) if r.key != "transfer-pursuit-n2-expert-iql-s2@n8"]
     rows = {row.algo: row for row in across_tasks(aggregate(records))}
     iql = rows["iql"]
     assert iql.matrix.seeds == (0, 1) and iql.matrix.scores.shape == (2, 3)

@@ -138,23 +138,81 @@ def test_plots_are_written(tmp_path: Path) -> None:
 
 def test_store_skips_a_truncated_last_line_and_keeps_the_latest(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    store.append({"key": "a", "status": "failed", "error": "boom"})
-    store.append({"key": "a", "status": "ok"})
+    store.append(cell_record("bc", 0, 2, 50.0, key="a", status="failed", error="boom"))
+    store.append(cell_record("bc", 0, 2, 50.0, key="a"))
     with open(store.path, "a") as handle:
         handle.write('{"key": "b", "sta')  # a kill mid-write
     assert store.finished_keys() == {"a"}
-    store.append({"key": "c", "status": "ok"})  # the next run appends after the fragment
+    store.append(cell_record("bc", 1, 2, 50.0, key="c"))  # the next run appends after the fragment
     assert store.finished_keys() == {"a", "c"}
-    assert [r["key"] for r in load_records(tmp_path)] == ["a", "c"]
+    assert [r.key for r in load_records(tmp_path)] == ["a", "c"]
+    assert load_records(tmp_path)[1] == cell_record("bc", 1, 2, 50.0, key="c"), "a round trip"
 
 
 def test_store_rejects_corruption_in_the_middle(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
-    store.path.write_text(
-        '{"key": "a", "status": "ok"}\n{not json}\n{"key": "b", "status": "ok"}\n'
-    )
+    line = json.dumps(cell_record("bc", 0, 2, 50.0).to_json())
+    store.path.write_text(f"{line}\n{{not json}}\n{line}\n")
     with pytest.raises(UserError, match="line 2 is not a JSON record"):
         store.records()
+    store.path.write_text(f'{line}\n{line[:-1]}, "colour": "red"}}\n')
+    with pytest.raises(UserError, match="line 2: unknown field 'colour'"):
+        store.records()
+
+
+#: A record as the runner wrote it before counts were named `n_...` and before records held
+#: the information class, the tuned settings or the data seed.
+OLD_RECORD = {
+    "key": "transfer-prison-n2-expert-bc-s0@n4",
+    "suite": "quick",
+    "suite_job": "transfer-prison-n2-expert-bc-s0",
+    "kind": "transfer",
+    "env": "prison",
+    "env_options": {"include_last_wall": True},
+    "train_agents": [2],
+    "data": "expert",
+    "regime": "offline",
+    "algo": "bc",
+    "seed": 0,
+    "updates": 1000,
+    "batch_size": 256,
+    "datasets": ["results/quick/datasets/episodes10-seed0/prison/n2/expert.h5"],
+    "eval_episodes": 3,
+    "eval_seed": 1000,
+    "run_dir": "results/quick/runs/transfer-prison-n2-expert-bc-s0",
+    "command": "marl-bench run --suite quick",
+    "git_commit": "7a70c92",
+    "eval_agents": 4,
+    "status": "ok",
+    "error": None,
+    "returns": [29.0, 30.0, 28.0],
+    "scores": [99.0, 100.5, 97.5],
+    "team_return_mean": 29.0,
+    "team_return_std": 0.8,
+    "normalized_score": 99.0,
+    "env_metrics": {},
+    "train_seconds": 12.5,
+    "eval_seconds": 0.5,
+    "finished_at": "2026-11-24T12:00:00+0000",
+}
+
+
+def test_records_written_before_n_counts_read_with_the_names_of_now(tmp_path: Path) -> None:
+    (tmp_path / "records.jsonl").write_text(json.dumps(OLD_RECORD) + "\n")
+    (record,) = load_records(tmp_path)
+    assert (record.n_updates, record.n_eval_episodes, record.train_agents) == (1000, 3, (2,))
+    assert (record.information, record.tuned, record.tuned_params, record.data_seed) == (
+        None,
+        False,
+        {},
+        None,
+    )
+    (cell,) = aggregate([record])
+    assert cell.information == "decentralised" and cell.team_return_mean == 29.0
+    # Appended again, it is written with the names of now.
+    ResultStore(tmp_path / "again").append(record)
+    written = json.loads((tmp_path / "again" / "records.jsonl").read_text())
+    assert written["n_updates"] == 1000 and "updates" not in written
 
 
 def test_shipped_suites_load_and_expand() -> None:
@@ -205,6 +263,18 @@ def test_data_specs() -> None:
             "unknown algorithm 'nope'; valid algorithms: bc",
         ),
         ("description = 'x'\n", "at least one"),
+        (
+            "[[experiment]]\nenv='pursuit'\ntrain_agents=[2]\neval_agents=[2]\ndata=['expert']\n"
+            "algos=['bc']\nupdates=10\nn_updates=10\n",
+            "'updates' is the former name of 'n_updates'",
+        ),
+        (
+            "[[experiment]]\nkind='finetune'\nenv='pursuit'\ntrain_agents=[2]\neval_agents=[4]\n"
+            "data=['expert']\nalgos=['bc']\nseeds=[0, 1, 2]\ndataset_seed=998\n"
+            "dataset_per_seed=true\n",
+            "experiment 1: eval_seed 1000 is also a data seed \\(the datasets use seeds 998, "
+            "999, 1000, 100998, 100999, 101000\\)",
+        ),
     ],
 )
 def test_bad_suites_are_one_line_errors(tmp_path: Path, body: str, message: str) -> None:
@@ -212,6 +282,33 @@ def test_bad_suites_are_one_line_errors(tmp_path: Path, body: str, message: str)
     path.write_text(body)
     with pytest.raises(UserError, match=message):
         load_suite(path, known_algos=["bc", "iql"])
+
+
+def test_suites_written_before_n_counts_read_as_now(tmp_path: Path) -> None:
+    table = (
+        "[[experiment]]\nkind='finetune'\nenv='pursuit'\ntrain_agents=[2]\neval_agents=[4]\n"
+        "data=['expert']\nalgos=['bc']\n{}=7\n{}=8\n{}=9\n{}=3\n{}=11\n"
+    )
+    old = tmp_path / "old.toml"
+    old.write_text(
+        table.format(
+            "dataset_episodes", "updates", "eval_episodes", "finetune_episodes", "finetune_updates"
+        )
+    )
+    new = tmp_path / "new.toml"
+    new.write_text(
+        table.format(
+            "n_dataset_episodes",
+            "n_updates",
+            "n_eval_episodes",
+            "n_finetune_episodes",
+            "n_finetune_updates",
+        )
+    )
+    (exp,) = load_suite(old).experiments
+    assert exp == load_suite(new).experiments[0]
+    assert (exp.n_dataset_episodes, exp.n_updates, exp.n_eval_episodes) == (7, 8, 9)
+    assert (exp.n_finetune_episodes, exp.n_finetune_updates) == (3, 11)
 
 
 def test_unknown_suite_names_the_valid_ones() -> None:

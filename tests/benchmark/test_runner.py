@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from algos.train import load_checkpoint
 from benchmark.cli import main
-from benchmark.runner import needed_datasets, run_suite
+from benchmark.runner import CombineStep, make_task, needed_datasets, run_suite
 from benchmark.store import ResultStore
 from benchmark.suites import job_matches, load_suite, parse_filters
+from datagen.collect import CollectRequest
 from datagen.errors import UserError
 
 TINY = """
@@ -31,10 +33,10 @@ eval_agents = {eval_agents}
 data = ["expert"]
 algos = {algos}
 seeds = {seeds}
-dataset_episodes = 2
-updates = 30
+n_dataset_episodes = 2
+n_updates = 30
 batch_size = 32
-eval_episodes = 1
+n_eval_episodes = 1
 
 [experiment.config]
 all = {{ hidden_size = 32 }}
@@ -55,15 +57,14 @@ def test_run_records_every_cell_and_resume_skips_them(tmp_path: Path) -> None:
     summary = run_suite(suite, out, progress=False, command="test")
     assert (summary.n_cells, summary.n_ok, summary.n_failed) == (4, 4, 0)
     records = ResultStore(out).records()
-    assert sorted(r["key"] for r in records) == sorted(
-        k for j in suite.jobs() for k in j.cell_keys()
-    )
+    assert sorted(r.key for r in records) == sorted(k for j in suite.jobs() for k in j.cell_keys())
     for record in records:
-        assert record["status"] == "ok" and record["suite"] == "tiny"
-        assert len(record["returns"]) == 1 and record["command"] == "test"
-        assert record["normalized_score"] == pytest.approx(record["scores"][0])
+        assert record.status == "ok" and record.suite == "tiny"
+        assert len(record.returns) == 1 and record.command == "test"
+        assert record.normalized_score == pytest.approx(record.scores[0])
+        assert (record.data_seed, record.n_dataset_episodes, record.n_updates) == (0, 2, 30)
     # The evaluation seeds are shared: both algorithms met the same start positions.
-    assert {(r["eval_seed"], r["eval_episodes"]) for r in records} == {(1000, 1)}
+    assert {(r.eval_seed, r.n_eval_episodes) for r in records} == {(1000, 1)}
     config = json.loads(
         (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "config.json").read_text()
     )
@@ -84,10 +85,8 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path: Path) -> Non
     assert result.exit_code == 1, result.output
     latest = ResultStore(tmp_path / "o").latest()
     failed = latest["transfer-prison-n2-expert-bc-s0@n5"]
-    assert (
-        failed["status"] == "failed" and "no reference scores for prison with 5" in failed["error"]
-    )
-    assert latest["transfer-prison-n2-expert-bc-s0@n2"]["status"] == "ok"
+    assert failed.status == "failed" and "no reference scores for prison with 5" in failed.error
+    assert latest["transfer-prison-n2-expert-bc-s0@n2"].status == "ok"
     assert "1 failed" in result.output
     report = runner.invoke(main, ["report", str(tmp_path / "o")])
     assert report.exit_code == 0 and "— (1 failed)" in report.output
@@ -99,7 +98,7 @@ def test_a_nan_loss_fails_its_cell(tmp_path: Path) -> None:
     summary = run_suite(load_suite(path), tmp_path / "o", progress=False)
     assert (summary.n_ok, summary.n_failed) == (0, 1)
     (record,) = ResultStore(tmp_path / "o").records()
-    assert record["status"] == "failed" and "non-finite training metric loss/" in record["error"]
+    assert record.status == "failed" and "non-finite training metric loss/" in record.error
 
 
 def test_finetune_pretrains_then_fine_tunes_against_small_data_alone(tmp_path: Path) -> None:
@@ -107,23 +106,29 @@ def test_finetune_pretrains_then_fine_tunes_against_small_data_alone(tmp_path: P
     text = path.read_text().replace('kind = "transfer"', 'kind = "finetune"')
     path.write_text(
         text.replace(
-            "eval_episodes = 1", "eval_episodes = 1\nfinetune_episodes = 1\nfinetune_updates = 10"
+            "n_eval_episodes = 1",
+            "n_eval_episodes = 1\nn_finetune_episodes = 1\nn_finetune_updates = 10",
         )
     )
     out = tmp_path / "o"
     summary = run_suite(load_suite(path), out, progress=False)
     assert (summary.n_ok, summary.n_failed) == (2, 0)
-    records = {r["regime"]: r for r in ResultStore(out).records()}
+    records = {r.regime: r for r in ResultStore(out).records()}
     assert set(records) == {"pretrained+finetuned", "small-only"}
-    assert all(r["eval_agents"] == 4 for r in records.values())
+    assert all(r.eval_agents == 4 for r in records.values())
     # The fine-tuned run started from the offline run at n = 2 and trained on 1 episode at n = 4.
-    assert (out / "runs" / "transfer-prison-n2-expert-bc-s0" / "checkpoints" / "latest.pt").exists()
-    small = records["small-only"]["datasets"]
-    assert records["pretrained+finetuned"]["datasets"] == small and "/n4/" in small[0]
-    tuned = json.loads(
-        (Path(records["pretrained+finetuned"]["run_dir"]) / "config.json").read_text()
+    pretrained = out / "runs" / "transfer-prison-n2-expert-bc-s0"
+    assert (pretrained / "checkpoints" / "latest.pt").exists()
+    small = records["small-only"].datasets
+    assert records["pretrained+finetuned"].datasets == small and "/n4/" in small[0]
+    # The fine-tuning datasets' seed is one more than the pretraining ones'.
+    assert (records["small-only"].data_seed, records["small-only"].n_updates) == (1, 10)
+    tuned = json.loads((Path(records["pretrained+finetuned"].run_dir) / "config.json").read_text())
+    assert (tuned["n_updates"], tuned["init_from"]) == (10, str(pretrained))
+    own = load_checkpoint(
+        Path(records["pretrained+finetuned"].run_dir) / "checkpoints" / "latest.pt"
     )
-    assert tuned["n_updates"] == 10
+    assert own["step"] == own["algorithm"]["n_updates"] == 10, "one update counter, from 0"
 
 
 def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
@@ -135,18 +140,58 @@ def test_mixtures_are_combined_from_collected_sources(tmp_path: Path) -> None:
     )
     suite = load_suite(path)
     steps = needed_datasets(tmp_path / "o", suite.jobs())
-    assert [kind for kind, _ in steps] == ["collect", "collect", "combine"]
+    assert [type(step) for step in steps] == [CollectRequest, CollectRequest, CombineStep]
     run_suite(suite, tmp_path / "o", progress=False)
     from datagen.dataset import open_dataset
 
-    mixed = steps[-1][1][-1]
-    with open_dataset(mixed) as dataset:
+    with open_dataset(steps[-1].out) as dataset:
         assert len(dataset) == 2
         assert dataset.metadata["policy"]["name"] == "combined"
         # One episode of each source: both behaviours' labels are in the data.
         labels = dataset.metadata["policy"]["labels"]
         used = {labels[i] for i in set(dataset.read("policy_labels").ravel().tolist())}
     assert used == {"expert", "adversarial"}
+
+
+def test_a_dataset_per_seed_is_collected_mixed_and_recorded_per_seed(tmp_path: Path) -> None:
+    path = tmp_path / "per-seed.toml"
+    path.write_text(
+        TINY.format(eval_agents="[4]", algos='["bc"]', seeds="[0, 1]")
+        .replace('data = ["expert"]', 'data = ["expert+random@50"]')
+        .replace(
+            'kind = "transfer"', 'kind = "finetune"\ndataset_seed = 10\ndataset_per_seed = true'
+        )
+    )
+    suite = load_suite(path)
+    out = tmp_path / "o"
+    steps = needed_datasets(out, suite.jobs())
+    collected = {(s.n_agents, s.behaviour.tag, s.seed) for s in steps if type(s) is CollectRequest}
+    # Seed s trains on data collected with 10 + s and fine-tunes on data collected with
+    # 100,010 + s: no seed's fine-tuning data repeats another seed's training data.
+    assert collected == {
+        (2, "expert", 10),
+        (2, "random", 10),
+        (2, "expert", 11),
+        (2, "random", 11),
+        (4, "expert", 100_010),
+        (4, "expert", 100_011),
+    }
+    mixtures = [s for s in steps if type(s) is CombineStep]
+    assert [(m.seed, m.out.parent.parent.parent.name) for m in mixtures] == [
+        (10, "episodes2-seed10"),
+        (11, "episodes2-seed11"),
+    ]
+    assert all(f"seed{m.seed}" in source for m in mixtures for source in m.sources)
+    tasks = {(j.regime, j.seed): make_task(j, out, j.eval_agents, "test") for j in suite.jobs()}
+    pretrain = tasks["pretrained+finetuned", 1].pretrain.record
+    assert (pretrain.data_seed, pretrain.datasets) == (11, (str(mixtures[1].out),))
+    small = tasks["small-only", 1].record
+    assert (small.data_seed, small.n_dataset_episodes) == (100_011, 5)
+    assert "/episodes5-seed100011/" in small.datasets[0]
+    # Without the option every seed shares the datasets of dataset_seed (and + 1 to fine-tune).
+    path.write_text(path.read_text().replace("dataset_per_seed = true", ""))
+    shared = needed_datasets(out, load_suite(path).jobs())
+    assert {s.seed for s in shared if type(s) is CollectRequest} == {10, 11}
 
 
 def test_killed_run_resumes_without_redoing_cells(tmp_path: Path) -> None:
@@ -172,13 +217,13 @@ def test_killed_run_resumes_without_redoing_cells(tmp_path: Path) -> None:
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    before = [r["key"] for r in store.records()]
+    before = [r.key for r in store.records()]
     assert 1 <= len(before) < 4, "the kill should land after the first cell and before the last"
     result = subprocess.run(
         [*command, "--resume", "--no-report"], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    keys = [r["key"] for r in store.records()]
+    keys = [r.key for r in store.records()]
     assert sorted(set(keys)) == sorted(keys), "a finished cell was recorded twice"
     assert len(keys) == 4 and keys[: len(before)] == before
 
@@ -191,7 +236,7 @@ def test_ray_executor_runs_the_same_cells(tmp_path: Path) -> None:
     local = run_suite(suite, tmp_path / "local", progress=False)
     assert local.n_ok == 2
     scores = {
-        name: {r["key"]: r["returns"] for r in ResultStore(tmp_path / name).records()}
+        name: {r.key: r.returns for r in ResultStore(tmp_path / name).records()}
         for name in ("ray", "local")
     }
     assert scores["ray"] == scores["local"], (

@@ -49,7 +49,7 @@ def test_train_then_evaluate_at_another_team_size(prison_run: Path) -> None:
     assert record["n_agents"] == 8 and record["episodes"] == 2 and record["step"] == 30
     assert record["options"]["include_last_wall"] is True  # the run's env options
     assert record["normalized_score"] == pytest.approx(
-        normalized_score("prison", 8, record["mean"])
+        normalized_score("prison", 8, record["team_return_mean"])
     )
     text = CliRunner().invoke(bench, ["evaluate", str(prison_run), "--episodes", "1"])
     assert text.exit_code == 0, text.output

@@ -26,10 +26,10 @@ eval_agents = [2]
 data = ["expert"]
 algos = ["bc"]
 seeds = [0]
-dataset_episodes = 2
+n_dataset_episodes = 2
 dataset_seed = 5000
-updates = 30
-eval_episodes = 2
+n_updates = 30
+n_eval_episodes = 2
 eval_seed = 5000
 config = { all = { hidden_size = 16 } }
 """

@@ -276,14 +276,14 @@ def test_bc_learns_the_expert(tmp_path: Path) -> None:
     """Plain BC on 20 expert episodes at n = 4 plays at >= 80 normalized at n = 4."""
     from algos.data import OfflineData
     from algos.registry import build_algorithm
-    from algos.train import fit
+    from algos.train import TrainSettings, fit
     from benchmark.evaluate import evaluate_algorithm
 
     n = 4
     request = CollectRequest(ENV, n, "expert", n_episodes=20, seed=1, out=tmp_path / "e.h5")
     data = OfflineData.from_datasets([collect(request)])
     algo = build_algorithm("bc", data.spec, {"hidden_size": 64}, seed=0)
-    fit(algo, data, 1000, tmp_path / "run", seed=0, batch_size=256, progress=False)
+    fit(algo, data, TrainSettings(1000, batch_size=256, seed=0), tmp_path / "run", progress=False)
     evaluation, score = evaluate_algorithm(algo, ENV, n, 10, seed=100)
     kills = np.mean(evaluation.metrics["zombies_killed"])
     print(

@@ -237,7 +237,7 @@ def test_bc_learns_the_expert(tmp_path: Path) -> None:
     """
     from algos.data import OfflineData
     from algos.registry import build_algorithm
-    from algos.train import fit
+    from algos.train import TrainSettings, fit
     from benchmark.evaluate import evaluate_algorithm
     from datagen.collect import CollectRequest, collect
 
@@ -246,7 +246,7 @@ def test_bc_learns_the_expert(tmp_path: Path) -> None:
     request = CollectRequest("multiwalker", n, "expert", n_episodes=20, seed=1, out=out)
     data = OfflineData.from_datasets([collect(request)])
     algo = build_algorithm("bc", data.spec, {"hidden_size": 256}, seed=0)
-    fit(algo, data, 3000, tmp_path / "run", seed=0, batch_size=256, progress=False)
+    fit(algo, data, TrainSettings(3000, batch_size=256, seed=0), tmp_path / "run", progress=False)
     evaluation, score = evaluate_algorithm(algo, "multiwalker", n, 20, seed=100)
     falls = np.mean(evaluation.metrics["fell"])
     print(

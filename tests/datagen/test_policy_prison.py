@@ -57,14 +57,14 @@ def test_expert_reaches_the_best_achievable_return(n: int) -> None:
 def test_bc_learns_the_expert(tmp_path: Path) -> None:
     from algos.data import OfflineData
     from algos.registry import build_algorithm
-    from algos.train import fit
+    from algos.train import TrainSettings, fit
     from benchmark.evaluate import evaluate_algorithm
 
     n = 4
     request = CollectRequest(ENV, n, "expert", n_episodes=20, seed=1, out=tmp_path / "e.h5")
     data = OfflineData.from_datasets([collect(request)])
     algo = build_algorithm("bc", data.spec, {"hidden_size": 64}, seed=0)
-    fit(algo, data, 2000, tmp_path / "run", seed=0, batch_size=256, progress=False)
+    fit(algo, data, TrainSettings(2000, batch_size=256, seed=0), tmp_path / "run", progress=False)
     evaluation, score = evaluate_algorithm(algo, ENV, n, 10, seed=100)
     print(f"bc on prison n={n}: return {evaluation.mean:.2f}, normalized {score:.1f}")
     assert score >= 80

@@ -148,7 +148,7 @@ def test_bc_learns_the_expert(tmp_path: Path) -> None:
     """
     from algos.data import OfflineData
     from algos.registry import build_algorithm
-    from algos.train import fit
+    from algos.train import TrainSettings, fit
     from benchmark.evaluate import evaluate_algorithm
     from datagen.collect import CollectRequest, collect
 
@@ -156,7 +156,7 @@ def test_bc_learns_the_expert(tmp_path: Path) -> None:
     request = CollectRequest("pursuit", n, "expert", n_episodes=20, seed=1, out=tmp_path / "e.h5")
     data = OfflineData.from_datasets([collect(request)])
     algo = build_algorithm("bc", data.spec, {"hidden_size": 128, "encoder": "cnn"}, seed=0)
-    fit(algo, data, 4000, tmp_path / "run", seed=0, batch_size=256, progress=False)
+    fit(algo, data, TrainSettings(4000, batch_size=256, seed=0), tmp_path / "run", progress=False)
     evaluation, score = evaluate_algorithm(algo, "pursuit", n, 10, seed=100, greedy=False)
     caught = np.mean(evaluation.metrics["evaders_caught"])
     print(

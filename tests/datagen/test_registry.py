@@ -206,8 +206,8 @@ def test_publish_writes_files_and_entries_and_merges_mirrors(tmp_path: Path) -> 
     assert entry.stats == {
         "episodes": 2,
         "steps": 300,
-        "return_mean": meta["stats"]["mean"],
-        "return_std": meta["stats"]["std"],
+        "team_return_mean": meta["stats"]["mean"],
+        "team_return_std": meta["stats"]["std"],
         "normalized_score": meta["normalized_score"],
         "coverage": meta["coverage"],
     }
