@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
+import sys
 import tempfile
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from benchmark.perf import (
+    EvalCost,
     default_counts,
     env_cells,
     measure_algos,
@@ -26,6 +30,8 @@ from benchmark.perf import (
     measure_envs,
     measure_eval_cost,
     perf_dataset,
+    read_cost_rows,
+    save_cost_rows,
 )
 from datagen.clikit import CliGroup, make_console, parse_options
 from datagen.envs import check_request, env_names
@@ -46,6 +52,8 @@ def main() -> None:
       marl-bench perf envs                               # every env at two team sizes
       marl-bench perf envs --env waterworld --agents 4 --agents 32
       marl-bench perf datasets --env pursuit --agents 8 --episodes 20
+      marl-bench perf eval --env prison --save costs.json   # the cost model, kept
+      marl-bench plan --suite scale-up --costs costs.json  # a suite's hours before it runs
 
     Torch runs on one thread unless OMP_NUM_THREADS says otherwise: these networks are small, and
     on a shared 2-core machine two threads per process made training 10-20x slower.
@@ -141,7 +149,12 @@ def perf_envs(
     multiple=True,
     help="Team size (repeatable; default: the smallest and largest of each env's ladder).",
 )
-@click.option("--algo", default="bc", show_default=True, help="Algorithm to train and evaluate.")
+@click.option(
+    "--algo",
+    "algos",
+    multiple=True,
+    help="Algorithm to train and evaluate (repeatable; default: bc).",
+)
 @click.option(
     "--episodes", "n_episodes", default=4, show_default=True, help="Evaluation episodes (a batch)."
 )
@@ -149,60 +162,96 @@ def perf_envs(
 @click.option("--batch-size", default=256, show_default=True, help="Transitions per update.")
 @click.option("--seed", default=0, show_default=True, help="Seed of data, model and episodes.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON records instead of a table.")
+@click.option(
+    "--save",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also merge the rows into this costs file (JSON; a row replaces the file's row of the "
+    "same env, team size and algorithm), for `marl-bench plan --costs`.",
+)
 def perf_eval(
     names: tuple[str, ...],
     counts: tuple[int, ...],
-    algo: str,
+    algos: tuple[str, ...],
     n_episodes: int,
     n_updates: int,
     batch_size: int,
     seed: int,
     as_json: bool,
+    save: Path | None,
 ) -> None:
-    """The cost model: seconds per evaluation episode and per 1,000 training updates, per env and
-    team size, on this machine, so suites can be sized before they run.
+    """The cost model: seconds per evaluation episode and per 1,000 training updates, per env,
+    team size and algorithm, on this machine, so suites can be sized before they run.
 
     Each row collects one random episode of the env at that size, times `--updates` updates of
     `--algo` on it, then times the batched evaluation of that model over `--episodes` full
-    episodes. Figures hold for this machine and its load at the time of the run.
+    episodes. Figures hold for this machine and its load at the time of the run: --save
+    records with each row the command, the date, the machine's core count and its load average
+    at the start and end.
 
     \b
-    Example:
+    Examples:
       marl-bench perf eval --env pursuit --agents 2 --agents 8 --agents 16
+      marl-bench perf eval --env prison --algo bc --algo idqn --save costs.json
+      marl-bench plan --suite scale-up --costs costs.json --workers 2
     """
     from algos.registry import get_entry
 
-    get_entry(algo)
+    algos = tuple(algos) or ("bc",)
+    for algo in algos:
+        get_entry(algo)
     envs = list(names) or env_names()
     for name in envs:
         for n in counts:
             check_request(name, n, {})
+    if save is not None and save.exists():
+        read_cost_rows(save)  # fail now, not after minutes of measuring
+    command = " ".join(["marl-bench", *map(shlex.quote, sys.argv[1:])])
+    load_start = list(os.getloadavg())
     rows = []
     progress = Progress(console=make_console(), transient=True, disable=as_json)
     with tempfile.TemporaryDirectory() as workdir, progress:
-        cells = [(name, n) for name in envs for n in (counts or default_counts(name))]
+        cells = [
+            (name, n, algo)
+            for name in envs
+            for n in (counts or default_counts(name))
+            for algo in algos
+        ]
         task = progress.add_task("measuring", total=len(cells))
-        for name, n in cells:
-            progress.update(task, description=f"{name} n={n}")
+        for name, n, algo in cells:
+            progress.update(task, description=f"{name} n={n} {algo}")
             rows.append(
                 measure_eval_cost(
                     name, n, Path(workdir), algo, n_episodes, n_updates, batch_size, seed
                 )
             )
             progress.advance(task)
+    if save is not None:
+        provenance = {
+            "command": command,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "cpu_count": os.cpu_count(),
+            "loadavg_start": load_start,
+            "loadavg_end": list(os.getloadavg()),
+        }
+        saved = save_cost_rows(save, rows, provenance)
+        # stderr: with --json, stdout holds only the records.
+        click.echo(f"saved {len(rows)} rows into {save} ({len(saved)} in all)", err=True)
     if as_json:
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     table = Table(
-        title=f"Cost per evaluation episode and per 1,000 updates of {algo} "
+        title=f"Cost per evaluation episode and per 1,000 updates "
         f"(batch {batch_size}; {platform.machine()}, {os.cpu_count()} cores)"
     )
-    for column in ("env", "agents", "episode length", "s / eval episode", "s / 1k updates"):
-        table.add_column(column, justify="left" if column == "env" else "right")
+    columns = ("env", "agents", "algo", "episode length", "s / eval episode", "s / 1k updates")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("env", "algo") else "right")
     for row in rows:
         table.add_row(
             row.env,
             str(row.n_agents),
+            row.algo,
             f"{row.mean_length:.0f}",
             f"{row.seconds_per_episode:.2f}",
             f"{row.seconds_per_1k_updates:.1f}",
@@ -613,6 +662,65 @@ def run_command(
         for record in failed[:10]:
             console.print(f"failed: {record.key}: {record.error}", markup=False)
         raise SystemExit(1)
+
+
+@main.command("plan")
+@click.option(
+    "--suite",
+    "suite_name",
+    required=True,
+    help="A suite of data/suites (its file name without .toml) or a path to a .toml file.",
+)
+@click.option(
+    "--costs",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A costs file of `marl-bench perf eval --save` [default: sizes only, no hours].",
+)
+@click.option(
+    "--workers", default=1, show_default=True, help="Jobs run in parallel (as `run --workers`)."
+)
+@click.option(
+    "--only",
+    "only_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Plan only matching jobs, as `marl-bench run --only` (repeatable).",
+)
+def plan_command(
+    suite_name: str, costs: Path | None, workers: int, only_pairs: tuple[str, ...]
+) -> None:
+    """Size a suite before it runs: per env, its training runs, cells, gradient updates,
+    evaluation episodes and datasets to collect (per team size); with --costs, the estimated
+    core-hours of training, evaluation and collection, and the wall-hours on --workers workers.
+
+    Counts are what `marl-bench run` does (a pretraining run that a transfer job of the suite
+    also trains is counted once). Hours are estimates from the costs file: each algorithm's rows
+    (bc's where it has none, marked "≈ bc"), read between and beyond the measured team sizes
+    along straight lines; the output says where. Nothing is trained or collected.
+
+    \b
+    Examples:
+      marl-bench plan --suite scale-up                   # sizes only
+      marl-bench perf eval --env pursuit --env prison --env waterworld --save costs.json
+      marl-bench plan --suite scale-up --costs costs.json --workers 2
+      marl-bench plan --suite scale-up --costs costs.json --only env=pursuit
+    """
+    from algos.registry import algorithm_names
+    from benchmark.plan import plan_renderables, plan_suite
+    from benchmark.suites import load_suite, parse_filters
+
+    only = parse_filters(only_pairs)
+    suite = load_suite(suite_name, known_algos=algorithm_names())
+    rows = None
+    if costs is not None:
+        rows = [EvalCost.from_dict(row) for row in read_cost_rows(costs)]
+    plan = plan_suite(suite, rows, workers, only)
+    console = make_console()
+    for renderable in plan_renderables(plan):
+        console.print(renderable, markup=False, highlight=False)
+    if rows is not None:
+        console.print(f"costs: {costs}", markup=False, highlight=False)
 
 
 @main.command("tune")

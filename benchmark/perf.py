@@ -5,19 +5,26 @@ the table reports each count's agent-steps/s as a ratio to the smallest count of
 an env that has an implementation of ours besides PettingZoo's (pursuit's `implementation` option)
 is measured both ways in the same run, ours also as a batch of episodes stepped together, with
 the speed-up over PettingZoo's.
+
+The cost model (`EvalCost`, `marl-bench perf eval`) is kept in costs files (`save_cost_rows`:
+a JSON list of rows, one per env, team size and algorithm, each with how and when it was measured),
+which `marl-bench plan` (`benchmark.plan`) reads to size a suite before it runs.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from datagen.envs import get_spec, make_env, make_env_batch
+from datagen.errors import UserError
+from datagen.paths import locked, write_json
 
 #: The `implementation` option value that selects PettingZoo's original (the reference).
 PETTINGZOO = "pettingzoo"
@@ -509,6 +516,103 @@ class EvalCost:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> EvalCost:
+        """A row of a costs file (other keys, such as how it was measured, are ignored)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+#: Keys of a costs file's row besides `EvalCost`'s: how and when `perf eval --save` measured it.
+PROVENANCE_KEYS = ("command", "date", "cpu_count", "loadavg_start", "loadavg_end")
+
+
+def _row_key(row: dict[str, Any]) -> tuple[str, int, str]:
+    return (row["env"], row["n_agents"], row["algo"])
+
+
+def check_cost_rows(content: Any, where: str) -> list[dict[str, Any]]:
+    """The rows of a costs file's JSON content, checked: a list of objects with every field of
+    `EvalCost` (names text, counts whole numbers of at least 1, seconds numbers of at least 0),
+    one row per (env, n_agents, algo).
+
+    Raises:
+        UserError: anything else, naming `where` and the first bad row.
+    """
+    if not isinstance(content, list):
+        raise UserError(f"{where}: a costs file holds a JSON list of rows")
+    kinds = {
+        "env": str,
+        "algo": str,
+        "n_agents": int,
+        "episodes": int,
+        "batch_size": int,
+        "mean_length": float,
+        "seconds_per_episode": float,
+        "seconds_per_1k_updates": float,
+    }
+    seen = set()
+    for index, row in enumerate(content):
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: row {index + 1} is not an object")
+        for key, kind in kinds.items():
+            value = row.get(key)
+            if kind is str:
+                ok = isinstance(value, str) and bool(value)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+            if not ok:
+                raise UserError(f"{where}: row {index + 1} has no valid {key!r} (got {value!r})")
+        if _row_key(row) in seen:
+            raise UserError(f"{where}: row {index + 1} repeats {_row_key(row)}")
+        seen.add(_row_key(row))
+    return content
+
+
+def read_cost_rows(path: Path) -> list[dict[str, Any]]:
+    """The checked rows of the costs file `path` (`check_cost_rows`).
+
+    Raises:
+        UserError: a missing or unreadable file, invalid JSON, or invalid rows.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise UserError(f"cannot read costs file {path}: {err.strerror or err}") from err
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"costs file {path} is not valid JSON: {err}") from err
+    return check_cost_rows(content, f"costs file {path}")
+
+
+def merge_cost_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`old` with `new` added: a new row replaces the old one of the same (env, n_agents, algo);
+    sorted by that key."""
+    merged = {_row_key(row): row for row in old}
+    merged.update({_row_key(row): row for row in new})
+    return [merged[key] for key in sorted(merged)]
+
+
+def save_cost_rows(
+    path: Path, costs: list[EvalCost], provenance: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Merge `costs` into the costs file `path` (created if missing), each row with
+    `provenance` (`PROVENANCE_KEYS`); returns every row of the file. A lock beside the file
+    keeps concurrent invocations from dropping each other's rows.
+
+    Raises:
+        UserError: an existing file that is not a valid costs file (left as it is).
+    """
+    path = Path(path)
+    new = [{**cost.as_dict(), **provenance} for cost in costs]
+    with locked(path):
+        old = read_cost_rows(path) if path.exists() else []
+        rows = merge_cost_rows(old, new)
+        write_json(path, rows)
+    return rows
+
 
 def measure_eval_cost(
     name: str,
@@ -522,7 +626,11 @@ def measure_eval_cost(
     options: dict[str, Any] | None = None,
 ) -> EvalCost:
     """Time `n_updates` updates of `algo` (on one random episode of the env at this size) and
-    the batched evaluation of the trained model over `n_episodes` full episodes."""
+    the batched evaluation of the trained model over `n_episodes` full episodes.
+
+    The episode is collected into `workdir` once per env and size; other algorithms measured
+    in the same `workdir` train on the same one.
+    """
     from algos.data import OfflineData
     from algos.registry import build_algorithm
     from algos.train import TrainSettings, fit
@@ -530,17 +638,13 @@ def measure_eval_cost(
     from datagen.collect import CollectRequest, collect
 
     options = dict(options or {})
-    path = collect(
-        CollectRequest(
-            name,
-            n_agents,
-            "random",
-            n_episodes=1,
-            seed=seed,
-            options=options,
-            out=workdir / f"{name}-n{n_agents}.h5",
+    path = workdir / f"{name}-n{n_agents}.h5"
+    if not path.exists():  # else collected for another algorithm: the same episode
+        collect(
+            CollectRequest(
+                name, n_agents, "random", n_episodes=1, seed=seed, options=options, out=path
+            )
         )
-    )
     data = OfflineData.from_datasets([path])
     model = build_algorithm(algo, data.spec, seed=seed)
     start = time.perf_counter()

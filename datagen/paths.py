@@ -47,8 +47,9 @@ def update_json(path: Path, update: Callable[[dict[str, Any]], None]) -> None:
         write_json(path, content)
 
 
-def write_json(path: Path, content: dict[str, Any]) -> None:
-    """Write `content` to `path` atomically (a crash leaves the previous file intact)."""
+def write_json(path: Path, content: dict[str, Any] | list[Any]) -> None:
+    """Write `content` (an object or a list) to `path` atomically (a crash leaves the previous
+    file intact)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
