@@ -10,6 +10,8 @@ improvement with stratified bootstrap intervals.
 - Degenerate-robustness tables (kind degenerate): one per env and team size; rows are algorithms,
   columns the data (clean expert first), cells `mean [lo, hi]` and the change against the same
   algorithm on clean expert data.
+- Transfer-ratio tables: where a setup also trained at an evaluation size alone (the
+  in-distribution ceiling), each training's mean score at n divided by the ceiling's at n.
 - Tuning-effect tables: where a setup ran both at default and at tuned settings, each
   algorithm's mean before -> after. A table at tuned settings marks an algorithm that had no
   tuned settings yet "(not tuned)"; tables never pool the two.
@@ -144,9 +146,61 @@ def build_tables(aggregates: list[Aggregate], across: list[AcrossTasks]) -> list
             for algo, cells in sorted(by_algo.items(), key=_algo_order)
         ]
         tables.append(ScoreTable(title, ("algorithm", "acts from", *order), tuple(rows)))
+    tables += transfer_ratio_tables(transfer)
     tables += tuning_effect_tables(transfer)
     tables += across_task_tables(across)
     return tables
+
+
+def transfer_ratio_tables(
+    transfer: dict[tuple, dict[str, dict[int, Aggregate]]],
+) -> list[ScoreTable]:
+    """Where a setup also trained at an evaluation size on its own (the in-distribution
+    ceiling): one table per env, data and settings, rows (algorithm, training sizes), cells the
+    transfer ratio at each evaluation size n, the mean score at n of the models trained on the
+    row's sizes divided by the mean score at n of the same algorithm trained at n alone. A ratio
+    of two means over seeds, shown without an interval; the ceiling's row reads 1.00."""
+    setups: dict[tuple, dict[tuple[int, ...], dict[str, dict[int, Aggregate]]]] = {}
+    for (kind, env, train, data, regime, tuned), by_algo in transfer.items():
+        if kind == "transfer" and regime == "offline":
+            setups.setdefault((env, data, tuned), {})[train] = by_algo
+    tables = []
+    for (env, data, tuned), by_train in setups.items():
+        ceilings = {train[0]: cells for train, cells in by_train.items() if len(train) == 1}
+        sizes = sorted(
+            {n for by_algo in by_train.values() for cells in by_algo.values() for n in cells}
+            & set(ceilings)
+        )
+        rows, transfers = [], False
+        for train in sorted(by_train, key=lambda t: (len(t), t)):
+            for algo, cells in sorted(by_train[train].items(), key=_algo_order):
+                ratios = [
+                    _ratio_cell(cells.get(n), ceilings[n].get(algo, {}).get(n)) for n in sizes
+                ]
+                if any(ratios):
+                    label = f"{_row_label(algo, cells)}, trained at n={_train_label(train)}"
+                    rows.append((label, _information(cells), *ratios))
+                    # A cell away from the diagonal: trained on other sizes than it is scored at.
+                    transfers |= any(
+                        r and train != (n,) for r, n in zip(ratios, sizes, strict=True)
+                    )
+        if transfers:
+            title = (
+                f"{env}: transfer ratio on {data} data{_settings_label(tuned)} — mean score at n "
+                "when trained on the row's sizes ÷ mean score at n when trained at n (ratio of "
+                "means over seeds, no interval)"
+            )
+            columns = ("algorithm, training sizes", "acts from", *(f"n={n}" for n in sizes))
+            tables.append(ScoreTable(title, columns, tuple(rows)))
+    return tables
+
+
+def _ratio_cell(small: Aggregate | None, ceiling: Aggregate | None) -> str:
+    if small is None or ceiling is None or not small.scores or not ceiling.scores:
+        return ""
+    if ceiling.mean <= 0:
+        return f"— (ceiling {_fmt(ceiling.mean)})"
+    return f"{small.mean / ceiling.mean:.2f}"
 
 
 def tuning_effect_tables(

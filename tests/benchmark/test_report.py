@@ -129,6 +129,32 @@ def test_one_seed_shows_no_interval_and_one_task_no_across_task_table() -> None:
     assert "across tasks" not in text  # three runs, one task
 
 
+def test_transfer_ratios_divide_by_the_ceiling_trained_at_the_evaluation_size() -> None:
+    """BC trained at 2 scores 80 at n=2 and 30 at n=4 (means of 2 seeds); trained at 4 it
+    scores 60 at n=4 (its ceiling) and 40 at n=2; trained on {2, 4} it scores 45 at n=4."""
+    cells = {
+        ((2,), 2): (78.0, 82.0),
+        ((2,), 4): (28.0, 32.0),
+        ((4,), 2): (38.0, 42.0),
+        ((4,), 4): (58.0, 62.0),
+        ((2, 4), 4): (44.0, 46.0),
+    }
+    records = []
+    for (train, n), scores in cells.items():
+        for seed, score in enumerate(scores):
+            name = "+".join(map(str, train))
+            key = f"transfer-pursuit-n{name}-expert-bc-s{seed}@n{n}"
+            records.append(cell_record("bc", seed, n, score, key=key, train_agents=train))
+    text = make_report(records, "md")
+    ratios = text.split("transfer ratio on expert data")[1].split("###")[0]
+    assert "| bc, trained at n=2 | decentralised | 1.00 | 0.50 |" in ratios  # 30 / 60
+    assert "| bc, trained at n=4 | decentralised | 0.50 | 1.00 |" in ratios  # 40 / 80
+    assert "| bc, trained at n=2+4 | decentralised |  | 0.75 |" in ratios  # 45 / 60; none at 2
+    # Without a model trained at the evaluation size there is no ratio table.
+    alone = [r for r in records if r.train_agents == (2,)]
+    assert "transfer ratio" not in make_report(alone, "md")
+
+
 def test_plots_are_written(tmp_path: Path) -> None:
     paths = plot(aggregate(golden_records()), tmp_path)
     names = ["transfer-pursuit-n2-expert.png", "profile-degenerate.png", "profile-transfer.png"]
