@@ -36,7 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.runner import describe_error, job_overrides, job_record, prepare_datasets
+from benchmark.runner import (
+    describe_error,
+    job_overrides,
+    job_record,
+    prepare_datasets,
+    progress_display,
+)
 from benchmark.scores import CELL_STATISTIC, t_interval
 from benchmark.store import RECORDS_FILE, CellRecord, ResultStore
 from benchmark.suites import DataSpec, Experiment, Job
@@ -283,15 +289,6 @@ def run_curves(
         UserError: a bad spec (`check_spec`), an `out` holding records without `resume`, or
             one started with another setting.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     check_spec(spec)
     out = Path(out)
     _check_resumable(out, spec, resume)
@@ -311,17 +308,7 @@ def run_curves(
     summary = CurvesSummary(out, n_points, n_points - sum(map(len, pending.values())))
     if not pending:
         return summary
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        disable=not progress,
-    )
+    bar = progress_display(console, progress)
     with bar:
         runs = bar.add_task("runs", total=len(pending), status="")
         points = bar.add_task("checkpoints", total=sum(map(len, pending.values())), status="")

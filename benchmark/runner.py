@@ -416,6 +416,31 @@ def _execute_ray(
             ray.shutdown()
 
 
+def progress_display(console: Any = None, enabled: bool = True) -> Any:
+    """The live display of long benchmark work (suites, curves): one bar per task with its
+    count, elapsed time, ETA and a status field (`status=` in `add_task`/`update`)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=console,
+        disable=not enabled,
+    )
+
+
 def run_suite(
     suite: Suite,
     out: Path | str,
@@ -471,26 +496,7 @@ def run_suite(
     summary = RunSummary(out, n_cells, n_cells - sum(len(p) for _, p in todo))
     if not todo:
         return summary
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=console,
-        disable=not progress,
-    )
+    bar = progress_display(console, progress)
     with bar:
         data_task = bar.add_task("datasets", total=None, status="")
         prepare_datasets(
