@@ -1025,7 +1025,7 @@ def curves_command(
         out = out or Path("results") / "curves" / f"{env}-n{n_agents}-{data}"
         summary = run_curves(spec, out, resume=resume, console=console)
         console.print(
-            f"{summary.n_points} points, {summary.n_skipped} already done, {summary.n_ok} ok "
+            f"{summary.n_cells} points, {summary.n_skipped} already done, {summary.n_ok} ok "
             f"and {summary.n_failed} failed now, {summary.seconds:.0f} s; records in "
             f"{out / 'records.jsonl'}"
         )

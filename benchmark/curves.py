@@ -37,13 +37,14 @@ from typing import Any
 import numpy as np
 
 from benchmark.runner import (
+    RunSummary,
     describe_error,
     job_overrides,
     job_record,
     prepare_datasets,
     progress_display,
 )
-from benchmark.scores import CELL_STATISTIC, t_interval
+from benchmark.scores import CELL_STATISTIC, SeedScores
 from benchmark.store import RECORDS_FILE, CellRecord, ResultStore
 from benchmark.suites import DataSpec, Experiment, Job
 from datagen.errors import UserError
@@ -244,26 +245,6 @@ def _check_resumable(out: Path, spec: CurvesSpec, resume: bool) -> None:
             )
 
 
-@dataclass
-class CurvesSummary:
-    """What `run_curves` did.
-
-    Attributes:
-        out: the output directory.
-        n_points: (algorithm, seed, updates) points of the spec.
-        n_skipped: points already recorded (resume).
-        n_ok, n_failed: points recorded by this call.
-        seconds: wall time.
-    """
-
-    out: Path
-    n_points: int
-    n_skipped: int
-    n_ok: int = 0
-    n_failed: int = 0
-    seconds: float = 0.0
-
-
 def run_curves(
     spec: CurvesSpec,
     out: Path | str,
@@ -271,7 +252,7 @@ def run_curves(
     command: str | None = None,
     progress: bool = True,
     console: Any = None,
-) -> CurvesSummary:
+) -> RunSummary:
     """Train and evaluate every point of `spec` not recorded yet, appending to
     `<out>/records.jsonl` (see the module docstring).
 
@@ -305,7 +286,7 @@ def run_curves(
     }
     pending = {run: counts for run, counts in pending.items() if counts}
     n_points = len(spec.algos) * spec.n_seeds * len(spec.update_counts)
-    summary = CurvesSummary(out, n_points, n_points - sum(map(len, pending.values())))
+    summary = RunSummary(out, n_points, n_points - sum(map(len, pending.values())))
     if not pending:
         return summary
     bar = progress_display(console, progress)
@@ -580,16 +561,15 @@ def curves_report(records: list[CellRecord]) -> CurvesReport:
     curves: dict[str, list[CurvePoint]] = {}
     for (algo, updates), group in sorted(by_point.items()):
         ok = sorted((r for r in group if r.status == "ok"), key=lambda r: r.seed)
-        scores = np.array([r.normalized_score for r in ok], dtype=float)  # (seeds,)
-        interval = tuple(float(v) for v in t_interval(scores)) if len(ok) >= 2 else None
+        seeds = SeedScores.of(ok)
         curves.setdefault(algo, []).append(
             CurvePoint(
                 algo=algo,
                 updates=updates,
-                seeds=tuple(r.seed for r in ok),
-                scores=tuple(float(s) for s in scores),
-                mean=float(scores.mean()) if ok else float("nan"),
-                t_interval=interval,
+                seeds=seeds.seeds,
+                scores=seeds.scores,
+                mean=seeds.mean,
+                t_interval=seeds.t_interval,
                 n_failed=len(group) - len(ok),
             )
         )

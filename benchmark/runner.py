@@ -347,11 +347,11 @@ def job_overrides(job: Job) -> dict[str, Any]:
 
 @dataclass
 class RunSummary:
-    """What `run_suite` did.
+    """What `run_suite` (or `benchmark.curves.run_curves`) did.
 
     Attributes:
         out: the output directory.
-        n_cells: cells of the suite.
+        n_cells: cells of the suite (curves: its (algorithm, seed, updates) points).
         n_skipped: cells already finished (resume).
         n_ok, n_failed: cells recorded by this call.
         seconds: wall time.

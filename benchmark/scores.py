@@ -204,6 +204,32 @@ def group_of(record: CellRecord) -> tuple[Any, ...]:
     return tuple(getattr(record, name) for name in GROUP_FIELDS)
 
 
+@dataclass(frozen=True)
+class SeedScores:
+    """The per-cell statistic of successful records of one cell (or one curve point): their
+    seeds and normalized scores in the given order, the mean, and its t-interval (None with
+    fewer than two seeds; the mean is NaN without any)."""
+
+    seeds: tuple[int, ...]
+    scores: tuple[float, ...]
+    mean: float
+    t_interval: tuple[float, float] | None
+
+    @classmethod
+    def of(cls, records: list[CellRecord]) -> SeedScores:
+        scores = np.array([r.normalized_score for r in records], dtype=float)  # (seeds,)
+        interval = None
+        if len(records) >= 2:
+            lo, hi = t_interval(scores)
+            interval = (float(lo), float(hi))
+        return cls(
+            seeds=tuple(r.seed for r in records),
+            scores=tuple(float(v) for v in scores),
+            mean=float(scores.mean()) if records else float("nan"),
+            t_interval=interval,
+        )
+
+
 def t_interval(seed_scores: np.ndarray, level: float = 0.95) -> np.ndarray:
     """The Student-t interval for the mean of seed scores: mean ± t(n - 1) · s / sqrt(n).
 
@@ -247,16 +273,15 @@ def aggregate(records: list[CellRecord]) -> list[Aggregate]:
         by_algo = ok.get(group, {})
         for algo in sorted(set(by_algo) | set(failed.get(group, {}))):
             rs = sorted(by_algo.get(algo, []), key=lambda r: r.seed)
-            scores = np.array([r.normalized_score for r in rs], dtype=float)
-            interval = tuple(float(v) for v in t_interval(scores)) if len(rs) >= 2 else None
+            seeds = SeedScores.of(rs)
             out.append(
                 Aggregate(
                     group=group,
                     algo=algo,
-                    seeds=tuple(r.seed for r in rs),
-                    scores=tuple(float(s) for s in scores),
-                    mean=float(scores.mean()) if rs else float("nan"),
-                    t_interval=interval,
+                    seeds=seeds.seeds,
+                    scores=seeds.scores,
+                    mean=seeds.mean,
+                    t_interval=seeds.t_interval,
                     team_return_mean=(
                         float(np.mean([r.team_return_mean for r in rs])) if rs else float("nan")
                     ),

@@ -67,12 +67,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def test_every_point_is_recorded_and_resume_redoes_none(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = run_curves(replace(TINY, n_seeds=1), out, progress=False, command="test")
-    assert (first.n_points, first.n_ok, first.n_failed) == (2, 2, 0)
+    assert (first.n_cells, first.n_ok, first.n_failed) == (2, 2, 0)
     with pytest.raises(UserError, match="already holds results"):
         run_curves(TINY, out, progress=False)
     # A partial run (one seed of two) resumed: seed 0's points are not redone.
     second = run_curves(TINY, out, resume=True, progress=False, command="test")
-    assert (second.n_points, second.n_skipped, second.n_ok) == (4, 2, 2)
+    assert (second.n_cells, second.n_skipped, second.n_ok) == (4, 2, 2)
     records = ResultStore(out).records()
     assert sorted(r.key for r in records) == [
         "curves-bc-s0@u20",

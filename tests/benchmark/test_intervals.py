@@ -29,12 +29,16 @@ def test_the_cell_interval_covers_the_true_mean_95_percent_of_the_time() -> None
     seed_scores = (true_mean + seed_effects + noise).mean(axis=2)  # (experiments, seeds)
 
     lo, hi = t_interval(seed_scores).T
-    assert 0.92 <= np.mean((lo <= true_mean) & (true_mean <= hi)) <= 0.98
+    covered = int(((lo <= true_mean) & (true_mean <= hi)).sum())
+    assert 920 <= covered <= 980
+    assert covered == 946  # the figure the README quotes, for this seeded simulation
 
     index = rng.integers(0, n_seeds, (n_experiments, 2_000, n_seeds))
     resampled = np.take_along_axis(seed_scores[:, None, :], index, axis=2)  # (E, 2000, seeds)
     lo, hi = np.percentile(resampled.mean(axis=2), [2.5, 97.5], axis=1)
-    assert np.mean((lo <= true_mean) & (true_mean <= hi)) < 0.87
+    covered = int(((lo <= true_mean) & (true_mean <= hi)).sum())
+    assert covered < 870
+    assert covered == 829  # likewise
 
     # The report's cells go through the same function.
     records = [cell_record("bc", seed, 2, float(s)) for seed, s in enumerate(seed_scores[0])]
