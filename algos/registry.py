@@ -233,6 +233,29 @@ def make_config(name: str, overrides: dict[str, Any] | None = None) -> AlgoConfi
     return entry.config_class(**{**entry.overrides, **values})
 
 
+def overrides_by_algo(
+    names: tuple[str, ...] | list[str], overrides: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Config `overrides` meant for every algorithm of `names` that has the field: each
+    algorithm's share, converted to its fields' types.
+
+    Raises:
+        UserError: an unknown algorithm, a bad value, or a key no algorithm of `names` has.
+    """
+    shares = {}
+    unused = set(overrides)
+    for name in names:
+        fields_of_algo = get_entry(name).defaults()
+        share = {key: value for key, value in overrides.items() if key in fields_of_algo}
+        config = make_config(name, share)  # a bad value fails here
+        shares[name] = {key: getattr(config, key) for key in share}
+        unused -= set(share)
+    if unused:
+        key = sorted(unused)[0]
+        raise UserError(f"no algorithm of {', '.join(names)} has the config field {key!r}")
+    return shares
+
+
 def build_algorithm(
     name: str,
     spec: DataSpec,

@@ -167,7 +167,15 @@ def perf_envs(
     type=click.Path(path_type=Path),
     default=None,
     help="Also merge the rows into this costs file (JSON; a row replaces the file's row of the "
-    "same env, team size and algorithm), for `marl-bench plan --costs`.",
+    "same env, team size, algorithm and hidden size), for `marl-bench plan --costs`.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Config override for every algorithm with the field (repeatable), e.g. the suite's "
+    "hidden_size=128; each row records its hidden size.",
 )
 def perf_eval(
     names: tuple[str, ...],
@@ -179,6 +187,7 @@ def perf_eval(
     seed: int,
     as_json: bool,
     save: Path | None,
+    sets: tuple[str, ...],
 ) -> None:
     """The cost model: seconds per evaluation episode and per 1,000 training updates, per env,
     team size and algorithm, on this machine, so suites can be sized before they run.
@@ -193,13 +202,13 @@ def perf_eval(
     Examples:
       marl-bench perf eval --env pursuit --agents 2 --agents 8 --agents 16
       marl-bench perf eval --env prison --algo bc --algo idqn --save costs.json
+      marl-bench perf eval --env pursuit --set hidden_size=128 --save costs.json
       marl-bench plan --suite scale-up --costs costs.json --workers 2
     """
-    from algos.registry import get_entry
+    from algos.registry import overrides_by_algo
 
     algos = tuple(algos) or ("bc",)
-    for algo in algos:
-        get_entry(algo)
+    overrides = overrides_by_algo(algos, _parse_sets(sets))
     envs = list(names) or env_names()
     for name in envs:
         for n in counts:
@@ -222,7 +231,15 @@ def perf_eval(
             progress.update(task, description=f"{name} n={n} {algo}")
             rows.append(
                 measure_eval_cost(
-                    name, n, Path(workdir), algo, n_episodes, n_updates, batch_size, seed
+                    name,
+                    n,
+                    Path(workdir),
+                    algo,
+                    n_episodes,
+                    n_updates,
+                    batch_size,
+                    seed,
+                    overrides=overrides[algo],
                 )
             )
             progress.advance(task)
@@ -244,7 +261,15 @@ def perf_eval(
         title=f"Cost per evaluation episode and per 1,000 updates "
         f"(batch {batch_size}; {platform.machine()}, {os.cpu_count()} cores)"
     )
-    columns = ("env", "agents", "algo", "episode length", "s / eval episode", "s / 1k updates")
+    columns = (
+        "env",
+        "agents",
+        "algo",
+        "hidden",
+        "episode length",
+        "s / eval episode",
+        "s / 1k updates",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column in ("env", "algo") else "right")
     for row in rows:
@@ -252,6 +277,7 @@ def perf_eval(
             row.env,
             str(row.n_agents),
             row.algo,
+            str(row.hidden_size),
             f"{row.mean_length:.0f}",
             f"{row.seconds_per_episode:.2f}",
             f"{row.seconds_per_1k_updates:.1f}",

@@ -502,6 +502,8 @@ class EvalCost:
         batch_size: transitions per training update.
         seconds_per_1k_updates: training wall time per 1,000 updates (`fit`, from a small
             random dataset of this env and size).
+        hidden_size: the model's hidden size (the width of every layer: the cost's main knob
+            besides the team size and the batch).
     """
 
     env: str
@@ -512,6 +514,7 @@ class EvalCost:
     seconds_per_episode: float
     batch_size: int
     seconds_per_1k_updates: float
+    hidden_size: int
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -526,14 +529,14 @@ class EvalCost:
 PROVENANCE_KEYS = ("command", "date", "cpu_count", "loadavg_start", "loadavg_end")
 
 
-def _row_key(row: dict[str, Any]) -> tuple[str, int, str]:
-    return (row["env"], row["n_agents"], row["algo"])
+def _row_key(row: dict[str, Any]) -> tuple[str, int, str, int]:
+    return (row["env"], row["n_agents"], row["algo"], row["hidden_size"])
 
 
 def check_cost_rows(content: Any, where: str) -> list[dict[str, Any]]:
     """The rows of a costs file's JSON content, checked: a list of objects with every field of
     `EvalCost` (names text, counts whole numbers of at least 1, seconds numbers of at least 0),
-    one row per (env, n_agents, algo).
+    one row per (env, n_agents, algo, hidden_size).
 
     Raises:
         UserError: anything else, naming `where` and the first bad row.
@@ -546,6 +549,7 @@ def check_cost_rows(content: Any, where: str) -> list[dict[str, Any]]:
         "n_agents": int,
         "episodes": int,
         "batch_size": int,
+        "hidden_size": int,
         "mean_length": float,
         "seconds_per_episode": float,
         "seconds_per_1k_updates": float,
@@ -588,8 +592,8 @@ def read_cost_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def merge_cost_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`old` with `new` added: a new row replaces the old one of the same (env, n_agents, algo);
-    sorted by that key."""
+    """`old` with `new` added: a new row replaces the old one of the same (env, n_agents, algo,
+    hidden_size); sorted by that key."""
     merged = {_row_key(row): row for row in old}
     merged.update({_row_key(row): row for row in new})
     return [merged[key] for key in sorted(merged)]
@@ -624,9 +628,11 @@ def measure_eval_cost(
     batch_size: int = 256,
     seed: int = 0,
     options: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> EvalCost:
-    """Time `n_updates` updates of `algo` (on one random episode of the env at this size) and
-    the batched evaluation of the trained model over `n_episodes` full episodes.
+    """Time `n_updates` updates of `algo` (its defaults with config `overrides` on top, on one
+    random episode of the env at this size) and the batched evaluation of the trained model over
+    `n_episodes` full episodes.
 
     The episode is collected into `workdir` once per env and size; other algorithms measured
     in the same `workdir` train on the same one.
@@ -646,7 +652,7 @@ def measure_eval_cost(
             )
         )
     data = OfflineData.from_datasets([path])
-    model = build_algorithm(algo, data.spec, seed=seed)
+    model = build_algorithm(algo, data.spec, overrides, seed=seed)
     start = time.perf_counter()
     fit(
         model,
@@ -670,4 +676,5 @@ def measure_eval_cost(
         seconds_per_episode=eval_s / n_episodes,
         batch_size=batch_size,
         seconds_per_1k_updates=train_s / n_updates * 1000,
+        hidden_size=model.config.hidden_size,
     )

@@ -13,23 +13,27 @@ Counts are exact: they are what `benchmark.runner` does for the same jobs (`--on
   sources, not collected.
 
 Costs are estimates from the rows `marl-bench perf eval --save` writes (`benchmark.perf.EvalCost`:
-per env, team size and algorithm, seconds per evaluation episode and per 1,000 updates), all on one
-core, in core-hours:
+per env, team size, algorithm and hidden size, seconds per evaluation episode and per 1,000
+updates), all on one core, in core-hours:
 
 - training: updates x seconds per 1,000 updates of the run's algorithm at its team size (a run on
   several sizes at once: at the mean of its sizes);
 - evaluation: episodes x seconds per episode of the job's algorithm at the evaluation size;
-- collection: episodes x seconds per episode of BC at the collection size. An approximation: the
-  behaviour policies are not BC, and collection plays its episodes one at a time, not as a batch;
+- collection: episodes x seconds per episode of BC (its widest measured model) at the collection
+  size. An approximation: the behaviour policies are not BC, and collection plays its episodes one
+  at a time, not as a batch;
 - a size between two measured sizes reads the line between them; beyond them, the line through
   the nearest two (never below 0); an env and algorithm measured at one size only costs that
   size everywhere. The output says each time it does one of these;
-- an algorithm without rows of its own in an env costs as BC in that env, unscaled ("≈ bc").
+- an algorithm without rows of its own in an env costs as BC in that env, unscaled ("≈ bc");
+- the rows of the hidden size a job's model is built with (tuned settings and the suite's config
+  included); without rows of that width, those of the nearest measured width, unscaled, and the
+  output says so (`marl-bench perf eval --set hidden_size=...` measures a width).
 
-Not modelled: config overrides (a wider network trains slower), env options (the rows are
-measured without), a batch size other than the rows' (said when it happens), a trained policy's
-episode lengths (the rows' model is BC after a few updates on one random episode) and the
-evaluation batch size (the rows' is a few episodes).
+Not modelled: other config overrides, env options (the rows are measured without), a batch
+size other than the rows' (said when it happens), a trained policy's episode lengths (the rows'
+model is BC after a few updates on one random episode) and the evaluation batch size (the rows'
+is a few episodes).
 
 Wall-hours at W workers: the runner collects every dataset first, in its own process, one after
 another, then runs the jobs (training and evaluation) on W workers; wall = collection +
@@ -46,7 +50,7 @@ from statistics import mean
 from typing import Any
 
 from benchmark.perf import EvalCost
-from benchmark.runner import CombineStep, needed_datasets
+from benchmark.runner import CombineStep, job_overrides, needed_datasets
 from benchmark.suites import Job, Suite, job_matches
 from datagen.collect import CollectRequest
 from datagen.dataset.ids import DatasetId
@@ -66,6 +70,7 @@ class TrainingRun:
         algo: algorithm.
         sizes: the team sizes of its data.
         n_updates: gradient updates (the largest asked of this directory).
+        hidden_size: the width of its model's layers.
         pretraining: whether fine-tuning jobs start from it.
         evaluated: whether a job is evaluated from it (False: a pretraining run alone).
     """
@@ -75,15 +80,30 @@ class TrainingRun:
     algo: str
     sizes: tuple[int, ...]
     n_updates: int
+    hidden_size: int
     pretraining: bool = False
     evaluated: bool = True
+
+
+def hidden_size(job: Job) -> int:
+    """The hidden size `job`'s model is built with (its tuned settings and config included)."""
+    from algos.registry import make_config
+
+    return make_config(job.algo, job_overrides(job)).hidden_size
 
 
 def _run_of(job: Job, pretraining: bool = False) -> TrainingRun:
     sizes = (job.target,) if job.small else job.train_agents
     n_updates = job.settings.n_updates
     return TrainingRun(
-        job.name, job.experiment.env, job.algo, sizes, n_updates, pretraining, not pretraining
+        job.name,
+        job.experiment.env,
+        job.algo,
+        sizes,
+        n_updates,
+        hidden_size(job),
+        pretraining,
+        not pretraining,
     )
 
 
@@ -148,15 +168,17 @@ def at_size(points: Mapping[int, float], n: float) -> Estimate:
 
 
 class CostTable:
-    """Cost rows by env and algorithm, read at any team size; remembers every size it read
-    between or beyond the measured ones (`notes`)."""
+    """Cost rows by env, algorithm and hidden size, read at any team size; remembers every size
+    it read between or beyond the measured ones (`notes`)."""
 
     QUANTITIES = {"seconds_per_1k_updates": "s / 1k updates", "seconds_per_episode": "s / episode"}
 
     def __init__(self, rows: list[EvalCost]) -> None:
-        self.rows: dict[tuple[str, str], dict[int, EvalCost]] = {}
+        #: {(env, algo): {hidden size: {team size: row}}}
+        self.rows: dict[tuple[str, str], dict[int, dict[int, EvalCost]]] = {}
         for row in rows:
-            self.rows.setdefault((row.env, row.algo), {})[row.n_agents] = row
+            by_width = self.rows.setdefault((row.env, row.algo), {})
+            by_width.setdefault(row.hidden_size, {})[row.n_agents] = row
         #: {(env, algo, quantity, how, measured sizes): sizes read that way}, in reading order.
         self.estimated: dict[tuple[str, str, str, str, tuple[int, ...]], set[float]] = {}
 
@@ -172,11 +194,21 @@ class CostTable:
         return None
 
     def batch_sizes(self, env: str, algo: str) -> set[int]:
-        return {row.batch_size for row in self.rows[(env, algo)].values()}
+        return {
+            row.batch_size
+            for by_size in self.rows[(env, algo)].values()
+            for row in by_size.values()
+        }
 
-    def cost(self, env: str, algo: str, quantity: str, n: float) -> float:
-        """`quantity` (a key of `QUANTITIES`) of `algo`'s rows in `env` at team size `n`."""
-        rows = self.rows[(env, algo)]
+    def hidden_size(self, env: str, algo: str, wanted: int) -> int:
+        """The measured hidden size of `algo`'s rows in `env` that costs a model of `wanted`:
+        `wanted` itself when measured, else the nearest (the wider of two as near)."""
+        return min(self.rows[(env, algo)], key=lambda width: (abs(width - wanted), -width))
+
+    def cost(self, env: str, algo: str, quantity: str, n: float, hidden_size: int) -> float:
+        """`quantity` (a key of `QUANTITIES`) of `algo`'s rows in `env` at team size `n`, from
+        the rows of the hidden size nearest `hidden_size` (`hidden_size`)."""
+        rows = self.rows[(env, algo)][self.hidden_size(env, algo, hidden_size)]
         estimate = at_size({size: getattr(row, quantity) for size, row in rows.items()}, n)
         if estimate.how != "measured":
             key = (env, algo, quantity, estimate.how, estimate.between)
@@ -390,15 +422,18 @@ def _estimate(
             continue
         own_runs = [run for run in runs if (run.env, run.algo) == (env_name, algo_name)]
         own_jobs = [job for job in jobs if (job.experiment.env, job.algo) == (env_name, algo_name)]
+        widths = {job.name: hidden_size(job) for job in own_jobs}
         train_s = sum(
             run.n_updates
             / 1000
-            * table.cost(env_name, rows_algo, "seconds_per_1k_updates", mean(run.sizes))
+            * table.cost(
+                env_name, rows_algo, "seconds_per_1k_updates", mean(run.sizes), run.hidden_size
+            )
             for run in own_runs
         )
         eval_s = sum(
             job.experiment.n_eval_episodes
-            * table.cost(env_name, rows_algo, "seconds_per_episode", n)
+            * table.cost(env_name, rows_algo, "seconds_per_episode", n, widths[job.name])
             for job in own_jobs
             for n in job.eval_agents
         )
@@ -410,6 +445,13 @@ def _estimate(
                 f"{env_name} {algo_name} trains on batches of {', '.join(map(str, trained))}; "
                 f"its rows were measured at {', '.join(map(str, measured))} (not scaled)"
             )
+        for width in sorted({run.hidden_size for run in own_runs} | set(widths.values())):
+            nearest = table.hidden_size(env_name, rows_algo, width)
+            if nearest != width:
+                notes.append(
+                    f"{env_name} {algo_name} at hidden size {width}: costed with rows measured "
+                    f"at {nearest} (not scaled; perf eval --set hidden_size={width} measures it)"
+                )
     lacking = [name for name in envs if name not in table.envs]
     for env in envs.values():
         env_algos = [algo for algo in algos.values() if algo.env == env.env]
@@ -427,10 +469,13 @@ def _estimate(
         if (env.env, REFERENCE_ALGO) not in table.rows:
             notes.append(f"no {REFERENCE_ALGO} rows for {env.env}: its collection not estimated")
             continue
+        reference_width = max(table.rows[(env.env, REFERENCE_ALGO)])
         env.collect_hours = (
             sum(
                 (step.n_episodes or 0)
-                * table.cost(env.env, REFERENCE_ALGO, "seconds_per_episode", step.n_agents)
+                * table.cost(
+                    env.env, REFERENCE_ALGO, "seconds_per_episode", step.n_agents, reference_width
+                )
                 for step in collections
                 if step.env == env.env
             )

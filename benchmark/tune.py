@@ -38,7 +38,7 @@ from benchmark.runner import run_suite
 from benchmark.store import CellRecord, load_records
 from benchmark.suites import TUNED_FILE, Suite, load_suite
 from datagen.errors import UserError
-from datagen.paths import project_data_dir, update_json, write_json
+from datagen.paths import project_data_dir, read_json, update_json, write_json
 
 #: The protocol, the studies' records and the chosen settings, under the project's data dir.
 SPACE_FILE = Path("tuning") / "space.toml"
@@ -223,13 +223,22 @@ def run_study(
     def done() -> int:
         return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
+    finished = done() >= budget
+    if not finished:
+        # This process's sampler starts from its seed: note where, so the study can be redone.
+        study.set_user_attr("starts", [*study.user_attrs.get("starts", []), done()])
     while done() < budget:
         study.optimize(objective, n_trials=1)
         if on_trial:
             last = study.trials[-1]
             on_trial(done(), budget, last.value if last.value is not None else math.nan)
     record = study_record(study, algo, protocol, tasks, budget, command)
-    write_json(project_data_dir() / STUDY_DIR / f"{algo}.json", record)
+    path = project_data_dir() / STUDY_DIR / f"{algo}.json"
+    before = read_json(path)
+    if finished and before.get("trials") == record["trials"]:
+        # Nothing ran: the record is rewritten from the journal but stays the study's own.
+        record |= {key: before[key] for key in ("command", "finished_at")}
+    write_json(path, record)
     update_json(
         project_data_dir() / TUNED_FILE,
         lambda content: content.__setitem__(
@@ -263,6 +272,9 @@ def study_record(
         for t in complete
     ]
     best = max(trials, key=lambda t: t["score"])
+    restarts = sampler_restarts(study, budget)
+    redo = [f"marl-bench tune --algo {algo} --trials {k} --out FRESH_OUT" for k in restarts]
+    redo.append(f"marl-bench tune --algo {algo} --trials {budget} --out FRESH_OUT")
     return {
         "algo": algo,
         "protocol": str(SPACE_FILE),
@@ -272,6 +284,32 @@ def study_record(
         "budget": budget,
         "command": command,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "restarts_after": restarts,
+        "reproduce": redo,
         "best": {"number": best["number"], "params": best["params"], "score": best["score"]},
         "trials": trials,
     }
+
+
+def sampler_restarts(study: Any, budget: int) -> list[int]:
+    """The completed-trial counts (between 1 and `budget` - 1) after which a new process resumed
+    `study`, its TPE sampler starting again from the seed.
+
+    A resumed study proposes what a fresh one proposes only if the fresh one restarts at the same
+    counts (`--trials K`, then the rest), so the record lists them. They are the counts each
+    process noted at its start and, for processes that predate the note, the count before each
+    trial a stopped process left unfinished (marked failed when the next one started).
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = set(study.user_attrs.get("starts", []))
+    for trial in trials:
+        if trial.state == TrialState.FAIL:  # a process stopped in it (interrupted or raised)
+            counts.add(
+                sum(
+                    other.state == TrialState.COMPLETE and other.number < trial.number
+                    for other in trials
+                )
+            )
+    return sorted(k for k in counts if 0 < k < budget)

@@ -277,17 +277,21 @@ def test_perf_datasets_reports_consistent_ratios() -> None:
 
 def test_perf_eval_reports_the_cost_model() -> None:
     args = ["perf", "eval", "--env", "prison", "--agents", "2", "--agents", "4"]
-    result = _run(bench, [*args, "--episodes", "2", "--updates", "10", "--json"])
+    result = _run(
+        bench, [*args, "--episodes", "2", "--updates", "10", "--set", "hidden_size=32", "--json"]
+    )
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
-    assert [(r["env"], r["n_agents"], r["algo"]) for r in records] == [
-        ("prison", 2, "bc"),
-        ("prison", 4, "bc"),
+    assert [(r["env"], r["n_agents"], r["algo"], r["hidden_size"]) for r in records] == [
+        ("prison", 2, "bc", 32),
+        ("prison", 4, "bc", 32),
     ]
     assert all(r["mean_length"] == 150 and r["episodes"] == 2 for r in records)  # prison's cap
     assert all(r["seconds_per_episode"] > 0 and r["seconds_per_1k_updates"] > 0 for r in records)
     bad = CliRunner().invoke(bench, ["perf", "eval", "--algo", "dqn9"])
     assert bad.exit_code == 2 and "valid algorithms" in bad.output
+    bad = CliRunner().invoke(bench, ["perf", "eval", "--set", "nonsense=1"])
+    assert bad.exit_code == 2 and "no algorithm of bc has the config field 'nonsense'" in bad.output
 
 
 def test_help_teaches() -> None:

@@ -251,7 +251,7 @@ def test_records_of_two_settings_are_refused() -> None:
         ({"--seeds": "0"}, "--seeds must be at least 1, got 0"),
         ({"--updates": "0"}, "--updates must be at least 1, got 0"),
         ({"--agents": "5"}, "no reference scores for prison with 5 agents"),
-        ({"--set": "nonsense=1"}, "--set nonsense: no algorithm of bc has the field"),
+        ({"--set": "nonsense=1"}, "no algorithm of bc has the config field 'nonsense'"),
         ({"--eval-seed": "1"}, "--eval-seed 1 is also a data seed"),
         ({"--data": "superb"}, "unknown data quality 'superb'"),
     ],

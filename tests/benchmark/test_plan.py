@@ -75,8 +75,8 @@ def suite_file(tmp_path: Path, per_seed: bool = False) -> Path:
     return path
 
 
-def row(env: str, n: int, algo: str, per_episode: float, per_1k: float) -> dict:
-    return EvalCost(env, n, algo, 4, 100.0, per_episode, 256, per_1k).as_dict()
+def row(env: str, n: int, algo: str, per_episode: float, per_1k: float, hidden: int = 256) -> dict:
+    return EvalCost(env, n, algo, 4, 100.0, per_episode, 256, per_1k, hidden).as_dict()
 
 
 #: prison: bc at 2 and 4 agents, idqn at 2 and 8; pursuit: bc alone, at 2 and 8.
@@ -249,6 +249,35 @@ def test_batch_sizes_other_than_the_rows_are_said(tmp_path: Path) -> None:
     )
 
 
+def test_rows_of_the_models_hidden_size_cost_it_else_the_nearest_width_is_said(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wide.toml"
+    # pursuit's one idqn job (500 updates at 2 agents, 1 episode at 2 and at 4) at hidden 96;
+    # bc's rows at 64 (40 s / 1k updates) and 128 (70): 96 is as near to both, the wider wins.
+    path.write_text(
+        SUITE.format(per_seed="false") + "\n[experiment.config]\nall = { hidden_size = 96 }\n"
+    )
+    rows = [
+        row("pursuit", 2, "bc", 0.5, 40.0, hidden=64),
+        row("pursuit", 2, "bc", 0.8, 70.0, hidden=128),
+    ]
+    only = parse_filters(["env=pursuit"])
+    plan = plan_suite(load_suite(path), cost_rows(rows), only=only)
+    (pursuit,) = plan.envs
+    assert pursuit.train_hours == pytest.approx(0.5 * 70.0 / 3600)
+    assert pursuit.eval_hours == pytest.approx(2 * 0.8 / 3600)
+    assert (
+        "pursuit idqn at hidden size 96: costed with rows measured at 128 (not scaled; "
+        "perf eval --set hidden_size=96 measures it)" in plan.notes
+    )
+    # At a measured width its own rows, and nothing said.
+    path.write_text(path.read_text().replace("hidden_size = 96", "hidden_size = 64"))
+    plan = plan_suite(load_suite(path), cost_rows(rows), only=only)
+    assert plan.envs[0].train_hours == pytest.approx(0.5 * 40.0 / 3600)
+    assert not any("hidden size" in note for note in plan.notes)
+
+
 def test_merge_replaces_rows_of_the_same_key_and_sorts() -> None:
     old = [row("prison", 4, "bc", 0.2, 30.0), row("prison", 2, "bc", 0.1, 20.0)]
     new = [row("prison", 2, "bc", 0.15, 25.0), row("prison", 2, "idqn", 0.3, 50.0)]
@@ -266,7 +295,7 @@ def test_save_merges_invocations_into_one_file(tmp_path: Path) -> None:
     first = {"command": "first", "date": "d1", "cpu_count": 2}
     save_cost_rows(path, cost_rows(COSTS[:2]), first)
     second = {"command": "second", "date": "d2", "cpu_count": 2}
-    replaced = EvalCost("prison", 4, "bc", 4, 100.0, 0.25, 256, 35.0)
+    replaced = EvalCost("prison", 4, "bc", 4, 100.0, 0.25, 256, 35.0, 256)
     rows = save_cost_rows(path, [replaced, *cost_rows(COSTS[2:3])], second)
     assert rows == read_cost_rows(path)
     assert [(r["n_agents"], r["algo"], r["command"]) for r in rows] == [
@@ -286,7 +315,8 @@ def test_save_merges_invocations_into_one_file(tmp_path: Path) -> None:
         (json.dumps([{**COSTS[0], "seconds_per_episode": -1}]), "'seconds_per_episode'"),
         (json.dumps([{**COSTS[0], "n_agents": True}]), "'n_agents'"),
         (json.dumps([{k: v for k, v in COSTS[0].items() if k != "env"}]), "no valid 'env'"),
-        (json.dumps([COSTS[0], COSTS[0]]), "row 2 repeats ('prison', 2, 'bc')"),
+        (json.dumps([COSTS[0], COSTS[0]]), "row 2 repeats ('prison', 2, 'bc', 256)"),
+        (json.dumps([{**COSTS[0], "hidden_size": 0}]), "no valid 'hidden_size'"),
     ],
 )
 def test_bad_costs_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
@@ -302,8 +332,8 @@ def test_bad_costs_files_are_refused(tmp_path: Path, content: str, message: str)
 def test_perf_eval_save_writes_every_algorithm_with_how_it_was_measured(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake(name: str, n: int, workdir: Path, algo: str, *args: object) -> EvalCost:
-        return EvalCost(name, n, algo, 2, 150.0, 0.1 * n, 256, 10.0 * n)
+    def fake(name: str, n: int, workdir: Path, algo: str, *args: object, **kw: object) -> EvalCost:
+        return EvalCost(name, n, algo, 2, 150.0, 0.1 * n, 256, 10.0 * n, 256)
 
     monkeypatch.setattr("benchmark.cli.measure_eval_cost", fake)
     path = tmp_path / "costs.json"

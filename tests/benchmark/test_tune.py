@@ -7,7 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from benchmark.runner import job_overrides
 from benchmark.suites import job_matches, load_suite, parse_filters, tuned_settings
@@ -69,6 +72,22 @@ def test_a_study_spends_its_budget_reproducibly_and_resumes(project: Path, tmp_p
     assert sorted(p.name for p in (tmp_path / "a" / "bc").glob("trial-*")) == [
         f"trial-{k}" for k in range(4)
     ]
+    # Resuming restarted the sampler after 3 trials; the record says so and how to redo it, and
+    # a fresh study that restarts at the same count proposes the same 4th trial.
+    assert record["restarts_after"] == [] and more["restarts_after"] == [3]
+    assert more["reproduce"] == [
+        "marl-bench tune --algo bc --trials 3 --out FRESH_OUT",
+        "marl-bench tune --algo bc --trials 4 --out FRESH_OUT",
+    ]
+    redone = run_study("bc", tmp_path / "b", trials=4, suite=suite, command="test")
+    assert [t["params"] for t in redone["trials"]] == [t["params"] for t in more["trials"]]
+    # A process stopped inside a trial leaves it running; the next one marks it failed and
+    # counts a restart where it stopped (the note of its own start says the same).
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "b" / "bc" / "journal.log")))
+    optuna.load_study(study_name="bc", storage=storage).ask()
+    stopped = run_study("bc", tmp_path / "b", trials=5, suite=suite, command="test")
+    assert [t["number"] for t in stopped["trials"]] == [0, 1, 2, 3, 5]
+    assert stopped["restarts_after"] == [3, 4]
 
 
 def test_suites_start_from_the_tuned_settings(project: Path, tmp_path: Path) -> None:
