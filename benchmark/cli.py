@@ -754,10 +754,16 @@ def plan_command(
     "--algo",
     "algos",
     multiple=True,
-    required=True,
     help="Algorithm to tune (repeatable; each gets the same budget).",
 )
 @click.option("--trials", type=int, default=None, help="Trials per algorithm [the protocol's].")
+@click.option(
+    "--report",
+    "report_only",
+    is_flag=True,
+    help="Tune nothing: print the committed studies (of --algo, or all) as the markdown table "
+    "of docs/algorithms.md.",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -772,7 +778,9 @@ def plan_command(
     show_default=True,
     help="The suite of tuning tasks (kept apart from the evaluation suites' tasks).",
 )
-def tune_command(algos: tuple[str, ...], trials: int | None, out: Path, suite_name: str) -> None:
+def tune_command(
+    algos: tuple[str, ...], trials: int | None, report_only: bool, out: Path, suite_name: str
+) -> None:
     """Tune algorithms with the same budget each: Optuna's TPE sampler, seeded, over the fields
     and ranges of data/tuning/space.toml, each trial one run of the tuning suite scored by its
     mean normalized score. An interrupted study resumes from OUT/<algo>/journal.log.
@@ -785,9 +793,18 @@ def tune_command(algos: tuple[str, ...], trials: int | None, out: Path, suite_na
     Examples:
       marl-bench tune --algo bc --algo idqn              # 20 trials each (the protocol's)
       marl-bench tune --algo gawi --trials 5 --out results/tune-gawi
+      marl-bench tune --report                           # the committed studies' table
     """
     from algos.registry import get_entry
-    from benchmark.tune import Protocol, run_study
+    from benchmark.tune import Protocol, run_study, studies_table
+
+    if report_only:
+        for algo in algos:
+            get_entry(algo)
+        click.echo(studies_table(algos))
+        return
+    if not algos:
+        raise UserError("--algo is required (repeatable), or --report")
 
     protocol = Protocol.load()
     for algo in algos:

@@ -313,3 +313,41 @@ def sampler_restarts(study: Any, budget: int) -> list[int]:
                 )
             )
     return sorted(k for k in counts if 0 < k < budget)
+
+
+def studies_table(algos: tuple[str, ...] | list[str] = ()) -> str:
+    """The committed studies as a markdown table: each algorithm's best score, its tuned settings
+    beside the defaults they replace, and where its sampler restarted (`restarts_after`).
+
+    Reads `data/tuning/tuned.json` and the study record each entry names; `algos` limits the
+    rows (default: every tuned algorithm, in the file's order).
+
+    Raises:
+        UserError: an algorithm named in `algos` without a committed study.
+    """
+    from algos.registry import get_entry
+
+    tuned = read_json(project_data_dir() / TUNED_FILE)
+    missing = [algo for algo in algos if algo not in tuned]
+    if missing:
+        raise UserError(
+            f"no committed study of {missing[0]}; studied: {', '.join(tuned) or 'none'}"
+        )
+    rows = [
+        "| algorithm | best (normalized) | trials | tuned settings | defaults | sampler restarted "
+        "after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for algo in algos or list(tuned):
+        entry = tuned[algo]
+        record = read_json(project_data_dir() / entry["study"])
+        defaults = get_entry(algo).defaults()
+        names = sorted(entry["params"])
+        settings = ", ".join(f"`{name}` {entry['params'][name]:.3g}" for name in names)
+        before = ", ".join(f"{defaults[name]:.3g}" for name in names)
+        restarts = ", ".join(map(str, record.get("restarts_after", []))) or "—"
+        rows.append(
+            f"| `{algo}` | {entry['score']:.1f} | {entry['trials']} | {settings} | {before} | "
+            f"{restarts} |"
+        )
+    return "\n".join(rows)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from click.testing import CliRunner
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from benchmark.cli import main
 from benchmark.runner import job_overrides
 from benchmark.suites import job_matches, load_suite, parse_filters, tuned_settings
 from benchmark.tune import Protocol, run_study
@@ -88,6 +90,18 @@ def test_a_study_spends_its_budget_reproducibly_and_resumes(project: Path, tmp_p
     stopped = run_study("bc", tmp_path / "b", trials=5, suite=suite, command="test")
     assert [t["number"] for t in stopped["trials"]] == [0, 1, 2, 3, 5]
     assert stopped["restarts_after"] == [3, 4]
+    # The committed studies as the docs' table: the last record written is bc's of 5 trials.
+    table = CliRunner().invoke(main, ["tune", "--report"])
+    assert table.exit_code == 0, table.output
+    (row,) = [line for line in table.output.splitlines() if line.startswith("| `bc`")]
+    best = f"{stopped['best']['score']:.1f}"
+    assert row.startswith(f"| `bc` | {best} | 5 | `lr` ") and row.endswith("| 0.001 | 3, 4 |")
+    for args, message in (
+        (["tune", "--report", "--algo", "idqn"], "no committed study of idqn; studied: bc"),
+        (["tune"], "--algo is required (repeatable), or --report"),
+    ):
+        bad = CliRunner().invoke(main, args)
+        assert bad.exit_code == 2 and message in bad.output, bad.output
 
 
 def test_suites_start_from_the_tuned_settings(project: Path, tmp_path: Path) -> None:
