@@ -167,7 +167,7 @@ def perf_envs(
     type=click.Path(path_type=Path),
     default=None,
     help="Also merge the rows into this costs file (JSON; a row replaces the file's row of the "
-    "same env, team size, algorithm and hidden size), for `marl-bench plan --costs`.",
+    "same env, team size, algorithm, hidden size and options), for `marl-bench plan --costs`.",
 )
 @click.option(
     "--set",
@@ -176,6 +176,13 @@ def perf_envs(
     metavar="KEY=VALUE",
     help="Config override for every algorithm with the field (repeatable), e.g. the suite's "
     "hidden_size=128; each row records its hidden size.",
+)
+@click.option(
+    "--option",
+    "option_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Env option for every --env (repeatable), e.g. obs_size=42; each row records them.",
 )
 def perf_eval(
     names: tuple[str, ...],
@@ -188,6 +195,7 @@ def perf_eval(
     as_json: bool,
     save: Path | None,
     sets: tuple[str, ...],
+    option_pairs: tuple[str, ...],
 ) -> None:
     """The cost model: seconds per evaluation episode and per 1,000 training updates, per env,
     team size and algorithm, on this machine, so suites can be sized before they run.
@@ -203,16 +211,18 @@ def perf_eval(
       marl-bench perf eval --env pursuit --agents 2 --agents 8 --agents 16
       marl-bench perf eval --env prison --algo bc --algo idqn --save costs.json
       marl-bench perf eval --env pursuit --set hidden_size=128 --save costs.json
+      marl-bench perf eval --env pistonball --option obs_size=42 --set hidden_size=64
       marl-bench plan --suite scale-up --costs costs.json --workers 2
     """
     from algos.registry import overrides_by_algo
 
     algos = tuple(algos) or ("bc",)
     overrides = overrides_by_algo(algos, _parse_sets(sets))
+    options = parse_options(option_pairs)
     envs = list(names) or env_names()
     for name in envs:
-        for n in counts:
-            check_request(name, n, {})
+        for n in counts or default_counts(name):
+            check_request(name, n, options)
     if save is not None and save.exists():
         read_cost_rows(save)  # fail now, not after minutes of measuring
     command = " ".join(["marl-bench", *map(shlex.quote, sys.argv[1:])])
@@ -239,7 +249,8 @@ def perf_eval(
                     n_updates,
                     batch_size,
                     seed,
-                    overrides=overrides[algo],
+                    options,
+                    overrides[algo],
                 )
             )
             progress.advance(task)
@@ -257,9 +268,10 @@ def perf_eval(
     if as_json:
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return
+    with_options = "".join(f"; {key}={value}" for key, value in options.items())
     table = Table(
         title=f"Cost per evaluation episode and per 1,000 updates "
-        f"(batch {batch_size}; {platform.machine()}, {os.cpu_count()} cores)"
+        f"(batch {batch_size}{with_options}; {platform.machine()}, {os.cpu_count()} cores)"
     )
     columns = (
         "env",

@@ -13,10 +13,11 @@ which `marl-bench plan` (`benchmark.plan`) reads to size a suite before it runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -504,6 +505,7 @@ class EvalCost:
             random dataset of this env and size).
         hidden_size: the model's hidden size (the width of every layer: the cost's main knob
             besides the team size and the batch).
+        options: the env options it was measured with ({}: the env's defaults).
     """
 
     env: str
@@ -515,28 +517,31 @@ class EvalCost:
     batch_size: int
     seconds_per_1k_updates: float
     hidden_size: int
+    options: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> EvalCost:
-        """A row of a costs file (other keys, such as how it was measured, are ignored)."""
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        """A row of a costs file (other keys, such as how it was measured, are ignored; a row
+        without options was measured with none)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
 #: Keys of a costs file's row besides `EvalCost`'s: how and when `perf eval --save` measured it.
 PROVENANCE_KEYS = ("command", "date", "cpu_count", "loadavg_start", "loadavg_end")
 
 
-def _row_key(row: dict[str, Any]) -> tuple[str, int, str, int]:
-    return (row["env"], row["n_agents"], row["algo"], row["hidden_size"])
+def _row_key(row: dict[str, Any]) -> tuple[str, int, str, int, str]:
+    options = json.dumps(row.get("options", {}), sort_keys=True)
+    return (row["env"], row["n_agents"], row["algo"], row["hidden_size"], options)
 
 
 def check_cost_rows(content: Any, where: str) -> list[dict[str, Any]]:
     """The rows of a costs file's JSON content, checked: a list of objects with every field of
     `EvalCost` (names text, counts whole numbers of at least 1, seconds numbers of at least 0),
-    one row per (env, n_agents, algo, hidden_size).
+    one row per (env, n_agents, algo, hidden_size, options); `options`, where present, an object.
 
     Raises:
         UserError: anything else, naming `where` and the first bad row.
@@ -568,6 +573,8 @@ def check_cost_rows(content: Any, where: str) -> list[dict[str, Any]]:
                 ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
             if not ok:
                 raise UserError(f"{where}: row {index + 1} has no valid {key!r} (got {value!r})")
+        if not isinstance(row.get("options", {}), dict):
+            raise UserError(f"{where}: row {index + 1}'s 'options' is not an object")
         if _row_key(row) in seen:
             raise UserError(f"{where}: row {index + 1} repeats {_row_key(row)}")
         seen.add(_row_key(row))
@@ -593,7 +600,7 @@ def read_cost_rows(path: Path) -> list[dict[str, Any]]:
 
 def merge_cost_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`old` with `new` added: a new row replaces the old one of the same (env, n_agents, algo,
-    hidden_size); sorted by that key."""
+    hidden_size, options); sorted by that key."""
     merged = {_row_key(row): row for row in old}
     merged.update({_row_key(row): row for row in new})
     return [merged[key] for key in sorted(merged)]
@@ -644,7 +651,8 @@ def measure_eval_cost(
     from datagen.collect import CollectRequest, collect
 
     options = dict(options or {})
-    path = workdir / f"{name}-n{n_agents}.h5"
+    tag = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
+    path = workdir / f"{name}-n{n_agents}-{tag}.h5"
     if not path.exists():  # else collected for another algorithm: the same episode
         collect(
             CollectRequest(
@@ -658,7 +666,7 @@ def measure_eval_cost(
         model,
         data,
         TrainSettings(n_updates, batch_size, seed),
-        workdir / f"{name}-n{n_agents}-{algo}",
+        workdir / f"{name}-n{n_agents}-{tag}-{algo}",
         log_every=n_updates,
         checkpoint_every=n_updates,
         progress=False,
@@ -677,4 +685,5 @@ def measure_eval_cost(
         batch_size=batch_size,
         seconds_per_1k_updates=train_s / n_updates * 1000,
         hidden_size=model.config.hidden_size,
+        options=options,
     )

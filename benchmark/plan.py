@@ -13,8 +13,8 @@ Counts are exact: they are what `benchmark.runner` does for the same jobs (`--on
   sources, not collected.
 
 Costs are estimates from the rows `marl-bench perf eval --save` writes (`benchmark.perf.EvalCost`:
-per env, team size, algorithm and hidden size, seconds per evaluation episode and per 1,000
-updates), all on one core, in core-hours:
+per env, team size, algorithm, hidden size and env options, seconds per evaluation episode and per
+1,000 updates), all on one core, in core-hours:
 
 - training: updates x seconds per 1,000 updates of the run's algorithm at its team size (a run on
   several sizes at once: at the mean of its sizes);
@@ -26,14 +26,14 @@ updates), all on one core, in core-hours:
   the nearest two (never below 0); an env and algorithm measured at one size only costs that
   size everywhere. The output says each time it does one of these;
 - an algorithm without rows of its own in an env costs as BC in that env, unscaled ("≈ bc");
-- the rows of the hidden size a job's model is built with (tuned settings and the suite's config
-  included); without rows of that width, those of the nearest measured width, unscaled, and the
-  output says so (`marl-bench perf eval --set hidden_size=...` measures a width).
+- the rows measured with the job's env options (else without options) and at the hidden size
+  its model is built with (tuned settings and the suite's config included; else the nearest
+  measured width), unscaled where they differ, and the output says so (`marl-bench perf eval
+  --option KEY=VALUE --set hidden_size=...` measures them).
 
-Not modelled: other config overrides, env options (the rows are measured without), a batch
-size other than the rows' (said when it happens), a trained policy's episode lengths (the rows'
-model is BC after a few updates on one random episode) and the evaluation batch size (the rows'
-is a few episodes).
+Not modelled: other config overrides, a batch size other than the rows' (said when it happens),
+a trained policy's episode lengths (the rows' model is BC after a few updates on one random
+episode) and the evaluation batch size (the rows' is a few episodes).
 
 Wall-hours at W workers: the runner collects every dataset first, in its own process, one after
 another, then runs the jobs (training and evaluation) on W workers; wall = collection +
@@ -43,6 +43,7 @@ another, then runs the jobs (training and evaluation) on W workers; wall = colle
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,6 +72,7 @@ class TrainingRun:
         sizes: the team sizes of its data.
         n_updates: gradient updates (the largest asked of this directory).
         hidden_size: the width of its model's layers.
+        options: the env options of its data.
         pretraining: whether fine-tuning jobs start from it.
         evaluated: whether a job is evaluated from it (False: a pretraining run alone).
     """
@@ -81,6 +83,7 @@ class TrainingRun:
     sizes: tuple[int, ...]
     n_updates: int
     hidden_size: int
+    options: dict[str, Any] = field(default_factory=dict)
     pretraining: bool = False
     evaluated: bool = True
 
@@ -102,6 +105,7 @@ def _run_of(job: Job, pretraining: bool = False) -> TrainingRun:
         sizes,
         n_updates,
         hidden_size(job),
+        dict(job.experiment.env_options),
         pretraining,
         not pretraining,
     )
@@ -167,20 +171,29 @@ def at_size(points: Mapping[int, float], n: float) -> Estimate:
     return Estimate(value, "interpolated" if inside else "extrapolated", (low, high))
 
 
+def options_key(options: Mapping[str, Any]) -> str:
+    """Env options as one comparable text (sorted JSON; "{}" for none)."""
+    return json.dumps(dict(options), sort_keys=True, default=str)
+
+
 class CostTable:
-    """Cost rows by env, algorithm and hidden size, read at any team size; remembers every size
-    it read between or beyond the measured ones (`notes`)."""
+    """Cost rows by env, algorithm, hidden size and env options, read at any team size;
+    remembers every size it read between or beyond the measured ones, and every model it costed
+    with rows of another width or other options (`notes`)."""
 
     QUANTITIES = {"seconds_per_1k_updates": "s / 1k updates", "seconds_per_episode": "s / episode"}
 
     def __init__(self, rows: list[EvalCost]) -> None:
-        #: {(env, algo): {hidden size: {team size: row}}}
-        self.rows: dict[tuple[str, str], dict[int, dict[int, EvalCost]]] = {}
+        #: {(env, algo): {(hidden size, options_key): {team size: row}}}
+        self.rows: dict[tuple[str, str], dict[tuple[int, str], dict[int, EvalCost]]] = {}
         for row in rows:
-            by_width = self.rows.setdefault((row.env, row.algo), {})
-            by_width.setdefault(row.hidden_size, {})[row.n_agents] = row
+            variants = self.rows.setdefault((row.env, row.algo), {})
+            variant = (row.hidden_size, options_key(row.options))
+            variants.setdefault(variant, {})[row.n_agents] = row
         #: {(env, algo, quantity, how, measured sizes): sizes read that way}, in reading order.
         self.estimated: dict[tuple[str, str, str, str, tuple[int, ...]], set[float]] = {}
+        #: {(env, algo, wanted (width, options)): the measured (width, options) used instead}
+        self.substituted: dict[tuple[str, str, tuple[int, str]], tuple[int, str]] = {}
 
     @property
     def envs(self) -> set[str]:
@@ -200,15 +213,41 @@ class CostTable:
             for row in by_size.values()
         }
 
-    def hidden_size(self, env: str, algo: str, wanted: int) -> int:
-        """The measured hidden size of `algo`'s rows in `env` that costs a model of `wanted`:
-        `wanted` itself when measured, else the nearest (the wider of two as near)."""
-        return min(self.rows[(env, algo)], key=lambda width: (abs(width - wanted), -width))
+    def widest(self, env: str, algo: str) -> int:
+        return max(width for width, _ in self.rows[(env, algo)])
 
-    def cost(self, env: str, algo: str, quantity: str, n: float, hidden_size: int) -> float:
+    def variant(
+        self, env: str, algo: str, hidden_size: int, options: Mapping[str, Any]
+    ) -> tuple[int, str]:
+        """The measured (hidden size, options) of `algo`'s rows in `env` that cost a model of
+        `hidden_size` in an env made with `options`: rows measured with those options, else
+        without options, else any; of them, the width `hidden_size` itself, else the nearest
+        (the wider of two as near)."""
+        variants = list(self.rows[(env, algo)])
+        wanted = options_key(options)
+        for key in (wanted, options_key({})):
+            if any(measured == key for _, measured in variants):
+                variants = [variant for variant in variants if variant[1] == key]
+                break
+        return min(variants, key=lambda v: (abs(v[0] - hidden_size), -v[0]))
+
+    def cost(
+        self,
+        env: str,
+        algo: str,
+        quantity: str,
+        n: float,
+        hidden_size: int,
+        options: Mapping[str, Any] | None = None,
+    ) -> float:
         """`quantity` (a key of `QUANTITIES`) of `algo`'s rows in `env` at team size `n`, from
-        the rows of the hidden size nearest `hidden_size` (`hidden_size`)."""
-        rows = self.rows[(env, algo)][self.hidden_size(env, algo, hidden_size)]
+        the rows that cost a model of `hidden_size` with env `options` (`variant`)."""
+        options = options or {}
+        variant = self.variant(env, algo, hidden_size, options)
+        wanted = (hidden_size, options_key(options))
+        if variant != wanted:
+            self.substituted[(env, algo, wanted)] = variant
+        rows = self.rows[(env, algo)][variant]
         estimate = at_size({size: getattr(row, quantity) for size, row in rows.items()}, n)
         if estimate.how != "measured":
             key = (env, algo, quantity, estimate.how, estimate.between)
@@ -216,8 +255,21 @@ class CostTable:
         return estimate.value
 
     def notes(self) -> list[str]:
-        """One line per env, algorithm, quantity and way of reading sizes not measured."""
+        """One line per model costed with rows of another width or other env options, and per
+        env, algorithm, quantity and way of reading sizes not measured."""
         lines = []
+        for (env, algo, (width, options)), (measured_width, measured) in self.substituted.items():
+            if measured_width != width:
+                lines.append(
+                    f"{env} {algo} at hidden size {width}: costed with rows measured at "
+                    f"{measured_width} (not scaled; perf eval --set hidden_size={width} measures "
+                    "it)"
+                )
+            if measured != options:
+                lines.append(
+                    f"{env} {algo} with env options {options}: costed with rows measured with "
+                    f"{measured} (not scaled; perf eval --option KEY=VALUE measures them)"
+                )
         for (env, algo, quantity, how, between), sizes in self.estimated.items():
             read = f"{env} {algo} {self.QUANTITIES[quantity]} at n=" + ", ".join(
                 f"{n:g}" for n in sorted(sizes)
@@ -422,18 +474,29 @@ def _estimate(
             continue
         own_runs = [run for run in runs if (run.env, run.algo) == (env_name, algo_name)]
         own_jobs = [job for job in jobs if (job.experiment.env, job.algo) == (env_name, algo_name)]
-        widths = {job.name: hidden_size(job) for job in own_jobs}
         train_s = sum(
             run.n_updates
             / 1000
             * table.cost(
-                env_name, rows_algo, "seconds_per_1k_updates", mean(run.sizes), run.hidden_size
+                env_name,
+                rows_algo,
+                "seconds_per_1k_updates",
+                mean(run.sizes),
+                run.hidden_size,
+                run.options,
             )
             for run in own_runs
         )
         eval_s = sum(
             job.experiment.n_eval_episodes
-            * table.cost(env_name, rows_algo, "seconds_per_episode", n, widths[job.name])
+            * table.cost(
+                env_name,
+                rows_algo,
+                "seconds_per_episode",
+                n,
+                hidden_size(job),
+                job.experiment.env_options,
+            )
             for job in own_jobs
             for n in job.eval_agents
         )
@@ -445,13 +508,6 @@ def _estimate(
                 f"{env_name} {algo_name} trains on batches of {', '.join(map(str, trained))}; "
                 f"its rows were measured at {', '.join(map(str, measured))} (not scaled)"
             )
-        for width in sorted({run.hidden_size for run in own_runs} | set(widths.values())):
-            nearest = table.hidden_size(env_name, rows_algo, width)
-            if nearest != width:
-                notes.append(
-                    f"{env_name} {algo_name} at hidden size {width}: costed with rows measured "
-                    f"at {nearest} (not scaled; perf eval --set hidden_size={width} measures it)"
-                )
     lacking = [name for name in envs if name not in table.envs]
     for env in envs.values():
         env_algos = [algo for algo in algos.values() if algo.env == env.env]
@@ -469,12 +525,17 @@ def _estimate(
         if (env.env, REFERENCE_ALGO) not in table.rows:
             notes.append(f"no {REFERENCE_ALGO} rows for {env.env}: its collection not estimated")
             continue
-        reference_width = max(table.rows[(env.env, REFERENCE_ALGO)])
+        reference_width = table.widest(env.env, REFERENCE_ALGO)
         env.collect_hours = (
             sum(
                 (step.n_episodes or 0)
                 * table.cost(
-                    env.env, REFERENCE_ALGO, "seconds_per_episode", step.n_agents, reference_width
+                    env.env,
+                    REFERENCE_ALGO,
+                    "seconds_per_episode",
+                    step.n_agents,
+                    reference_width,
+                    step.options,
                 )
                 for step in collections
                 if step.env == env.env

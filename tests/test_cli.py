@@ -278,7 +278,9 @@ def test_perf_datasets_reports_consistent_ratios() -> None:
 def test_perf_eval_reports_the_cost_model() -> None:
     args = ["perf", "eval", "--env", "prison", "--agents", "2", "--agents", "4"]
     result = _run(
-        bench, [*args, "--episodes", "2", "--updates", "10", "--set", "hidden_size=32", "--json"]
+        bench,
+        [*args, "--episodes", "2", "--updates", "10", "--set", "hidden_size=32"]
+        + ["--option", "max_cycles=40", "--json"],
     )
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
@@ -286,7 +288,8 @@ def test_perf_eval_reports_the_cost_model() -> None:
         ("prison", 2, "bc", 32),
         ("prison", 4, "bc", 32),
     ]
-    assert all(r["mean_length"] == 150 and r["episodes"] == 2 for r in records)  # prison's cap
+    assert all(r["options"] == {"max_cycles": 40} for r in records)
+    assert all(r["mean_length"] == 40 and r["episodes"] == 2 for r in records)  # the option's cap
     assert all(r["seconds_per_episode"] > 0 and r["seconds_per_1k_updates"] > 0 for r in records)
     bad = CliRunner().invoke(bench, ["perf", "eval", "--algo", "dqn9"])
     assert bad.exit_code == 2 and "valid algorithms" in bad.output

@@ -253,8 +253,9 @@ def test_rows_of_the_models_hidden_size_cost_it_else_the_nearest_width_is_said(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "wide.toml"
-    # pursuit's one idqn job (500 updates at 2 agents, 1 episode at 2 and at 4) at hidden 96;
-    # bc's rows at 64 (40 s / 1k updates) and 128 (70): 96 is as near to both, the wider wins.
+    # pursuit's one idqn job (500 updates at 2 agents, 1 episode at 2 and at 4) at hidden 96,
+    # costed with bc's rows, at 64 (40 s / 1k updates) and 128 (70): 96 is as near to both, the
+    # wider wins.
     path.write_text(
         SUITE.format(per_seed="false") + "\n[experiment.config]\nall = { hidden_size = 96 }\n"
     )
@@ -268,7 +269,7 @@ def test_rows_of_the_models_hidden_size_cost_it_else_the_nearest_width_is_said(
     assert pursuit.train_hours == pytest.approx(0.5 * 70.0 / 3600)
     assert pursuit.eval_hours == pytest.approx(2 * 0.8 / 3600)
     assert (
-        "pursuit idqn at hidden size 96: costed with rows measured at 128 (not scaled; "
+        "pursuit bc at hidden size 96: costed with rows measured at 128 (not scaled; "
         "perf eval --set hidden_size=96 measures it)" in plan.notes
     )
     # At a measured width its own rows, and nothing said.
@@ -276,6 +277,32 @@ def test_rows_of_the_models_hidden_size_cost_it_else_the_nearest_width_is_said(
     plan = plan_suite(load_suite(path), cost_rows(rows), only=only)
     assert plan.envs[0].train_hours == pytest.approx(0.5 * 40.0 / 3600)
     assert not any("hidden size" in note for note in plan.notes)
+
+
+def test_rows_measured_with_the_jobs_env_options_cost_it_else_those_without_are_said(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "options.toml"
+    suite = SUITE.format(per_seed="false").replace(
+        'env = "pursuit"', 'env = "pursuit"\nenv_options = { obs_range = 5 }'
+    )
+    path.write_text(suite)
+    plain = row("pursuit", 2, "bc", 0.5, 40.0)
+    narrow = {**row("pursuit", 2, "bc", 0.3, 20.0), "options": {"obs_range": 5}}
+    only = parse_filters(["env=pursuit"])
+    plan = plan_suite(load_suite(path), cost_rows([plain, narrow]), only=only)
+    (pursuit,) = plan.envs
+    # idqn's 500 updates and its 2 episodes, and the 5 collected episodes, all at 2 agents.
+    assert pursuit.train_hours == pytest.approx(0.5 * 20.0 / 3600)
+    assert pursuit.eval_hours == pytest.approx(2 * 0.3 / 3600)
+    assert pursuit.collect_hours == pytest.approx(5 * 0.3 / 3600)
+    assert not any("env options" in note for note in plan.notes)
+    plan = plan_suite(load_suite(path), cost_rows([plain]), only=only)
+    assert plan.envs[0].train_hours == pytest.approx(0.5 * 40.0 / 3600)
+    assert (
+        'pursuit bc with env options {"obs_range": 5}: costed with rows measured with {} '
+        "(not scaled; perf eval --option KEY=VALUE measures them)" in plan.notes
+    )
 
 
 def test_merge_replaces_rows_of_the_same_key_and_sorts() -> None:
@@ -315,8 +342,9 @@ def test_save_merges_invocations_into_one_file(tmp_path: Path) -> None:
         (json.dumps([{**COSTS[0], "seconds_per_episode": -1}]), "'seconds_per_episode'"),
         (json.dumps([{**COSTS[0], "n_agents": True}]), "'n_agents'"),
         (json.dumps([{k: v for k, v in COSTS[0].items() if k != "env"}]), "no valid 'env'"),
-        (json.dumps([COSTS[0], COSTS[0]]), "row 2 repeats ('prison', 2, 'bc', 256)"),
+        (json.dumps([COSTS[0], COSTS[0]]), "row 2 repeats ('prison', 2, 'bc', 256, '{}')"),
         (json.dumps([{**COSTS[0], "hidden_size": 0}]), "no valid 'hidden_size'"),
+        (json.dumps([{**COSTS[0], "options": [1]}]), "row 1's 'options' is not an object"),
     ],
 )
 def test_bad_costs_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
