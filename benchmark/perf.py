@@ -533,8 +533,13 @@ class EvalCost:
 PROVENANCE_KEYS = ("command", "date", "cpu_count", "loadavg_start", "loadavg_end")
 
 
+def options_key(options: dict[str, Any]) -> str:
+    """Env options as one comparable text (sorted JSON; "{}" for none)."""
+    return json.dumps(dict(options), sort_keys=True, default=str)
+
+
 def _row_key(row: dict[str, Any]) -> tuple[str, int, str, int, str]:
-    options = json.dumps(row.get("options", {}), sort_keys=True)
+    options = options_key(row.get("options", {}))
     return (row["env"], row["n_agents"], row["algo"], row["hidden_size"], options)
 
 

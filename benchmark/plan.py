@@ -43,14 +43,13 @@ another, then runs the jobs (training and evaluation) on W workers; wall = colle
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from benchmark.perf import EvalCost
+from benchmark.perf import EvalCost, options_key
 from benchmark.runner import CombineStep, job_overrides, needed_datasets
 from benchmark.suites import Job, Suite, job_matches
 from datagen.collect import CollectRequest
@@ -169,11 +168,6 @@ def at_size(points: Mapping[int, float], n: float) -> Estimate:
     slope = (points[high] - points[low]) / (high - low)
     value = max(0.0, points[low] + slope * (n - low))
     return Estimate(value, "interpolated" if inside else "extrapolated", (low, high))
-
-
-def options_key(options: Mapping[str, Any]) -> str:
-    """Env options as one comparable text (sorted JSON; "{}" for none)."""
-    return json.dumps(dict(options), sort_keys=True, default=str)
 
 
 class CostTable:
@@ -487,6 +481,7 @@ def _estimate(
             )
             for run in own_runs
         )
+        widths = {job.name: hidden_size(job) for job in own_jobs}
         eval_s = sum(
             job.experiment.n_eval_episodes
             * table.cost(
@@ -494,7 +489,7 @@ def _estimate(
                 rows_algo,
                 "seconds_per_episode",
                 n,
-                hidden_size(job),
+                widths[job.name],
                 job.experiment.env_options,
             )
             for job in own_jobs
