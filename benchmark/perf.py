@@ -656,7 +656,7 @@ def measure_eval_cost(
     from datagen.collect import CollectRequest, collect
 
     options = dict(options or {})
-    tag = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
+    tag = hashlib.sha256(options_key(options).encode()).hexdigest()[:8]
     path = workdir / f"{name}-n{n_agents}-{tag}.h5"
     if not path.exists():  # else collected for another algorithm: the same episode
         collect(
